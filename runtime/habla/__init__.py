@@ -1,0 +1,1 @@
+"""Habla's one-machine runtime: embedded servers, the service supervisor and the CLI."""

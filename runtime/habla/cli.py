@@ -1,0 +1,214 @@
+"""The ``habla`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from habla_common.settings import default_data_dir
+
+console = Console()
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does.")
+def main(verbose: bool) -> None:
+    """Habla: live Spanish captions and translations on your own machine."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _data_dir(value: str | None) -> Path:
+    return Path(value) if value else default_data_dir()
+
+
+@main.command()
+@click.option("--host", default=lambda: os.environ.get("GATEWAY_HOST", "0.0.0.0"), show_default="0.0.0.0")
+@click.option("--port", default=lambda: int(os.environ.get("GATEWAY_PORT", "8000")), type=int, show_default="8000")
+@click.option("--data-dir", default=None, help="Where embedded servers, logs and the token live.")
+def up(host: str, port: int, data_dir: str | None) -> None:
+    """Start Redis and Postgres (embedded unless REDIS_URL/DATABASE_URL are set), every service and the gateway."""
+    from .supervisor import running
+
+    stop = False
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    with console.status("starting Habla (loading models)…"):
+        ctx = running(data_dir=_data_dir(data_dir), host=host, port=port)
+        rt = ctx.__enter__()
+    try:
+        console.print(f"[bold green]Habla is up[/] — {rt.url}")
+        console.print(f"  redis:    {rt.infra.redis_url}{' (embedded)' if 'redis' in rt.infra.embedded else ''}")
+        console.print(f"  postgres: {rt.infra.database_url}{' (embedded)' if 'postgres' in rt.infra.embedded else ''}")
+        console.print(f"  logs:     {rt.log_dir}")
+        console.print(f"token: {rt.token}")
+        console.print("Press Ctrl-C to stop.")
+        while not stop:
+            for name in rt.supervise():
+                console.print(f"[yellow]{name} stopped unexpectedly and was restarted[/]")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with console.status("stopping…"):
+            ctx.__exit__(None, None, None)
+        console.print("stopped.")
+
+
+def _load_audio(path: Path) -> Any:
+    from habla_ingest.adapters import decode_file
+
+    try:
+        return decode_file(path)
+    except Exception as e:  # noqa: BLE001 - decoding errors of any kind become a clear message
+        raise click.ClickException(f"cannot read {path}: {e}") from e
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--realtime", is_flag=True, help="Send the audio at real-time pace, like a live microphone.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the transcript (.md and .srt); default: next to FILE.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every final utterance as JSON here.")
+@click.option("--url", default=None, help="Gateway WebSocket URL of a running `habla up` (default: start one).")
+@click.option("--token", default=None, help="Token for --url.")
+@click.option("--data-dir", default=None)
+def replay(file: Path, realtime: bool, out_dir: Path | None, json_path: Path | None, url: str | None,
+           token: str | None, data_dir: str | None) -> None:
+    """Run a recorded FILE (wav, mp3, m4a, ogg, webm) through the live pipeline and write its transcript."""
+    from .supervisor import running
+
+    pcm = _load_audio(file)
+    if url:
+        result = _replay_live(url, token or os.environ.get("HABLA_TOKEN", ""), pcm, realtime, file.name)
+    else:
+        with console.status("starting Habla (loading models)…"):
+            ctx = running(data_dir=_data_dir(data_dir))
+            rt = ctx.__enter__()
+        try:
+            result = _replay_live(rt.ws_url, rt.token, pcm, realtime, file.name)
+        finally:
+            ctx.__exit__(None, None, None)
+    _write_outputs(file, result, out_dir, json_path)
+
+
+def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) -> Any:
+    from .replay import Received, replay_pcm
+
+    partial = Text("")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TimeElapsedColumn(), console=console, transient=True)
+    sent = progress.add_task("audio sent (chunks)", total=1)
+    done = progress.add_task("utterances transcribed", total=None)
+    table = Table.grid()
+    table.add_row(partial)
+    table.add_row(progress)
+    n_finals = 0
+
+    def on_event(ev: Received) -> None:
+        nonlocal n_finals
+        if ev.kind == "asr.partial":
+            partial.plain = f"… {ev.data['committed']} {ev.data['tentative']}".rstrip()
+            partial.stylize("dim")
+        elif ev.kind == "asr.final":
+            n_finals += 1
+            progress.update(done, completed=n_finals)
+            d = ev.data
+            stamp = _clock(d["start_ms"])
+            if d["text"]:
+                live.console.print(f"[cyan]{stamp}[/] {d['text']}")
+            partial.plain = ""
+        elif ev.kind == "audio.drained":
+            progress.update(done, total=ev.data["utterances"])
+
+    def on_sent(i: int, total: int) -> None:
+        progress.update(sent, completed=i, total=total)
+
+    with Live(table, console=console, refresh_per_second=8) as live:
+        result = asyncio.run(replay_pcm(ws_url, token, pcm, realtime=realtime, title=title,
+                                        on_event=on_event, on_sent=on_sent))
+    for err in result.errors:
+        console.print(f"[red]error[/] {err.get('code')}: {err.get('message')}")
+    return result
+
+
+def _clock(ms: int) -> str:
+    s = ms // 1000
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def _write_outputs(file: Path, result: Any, out_dir: Path | None, json_path: Path | None) -> None:
+    from habla_common.transcript import Line, to_markdown, to_srt
+
+    lines = [
+        Line(start_ms=f["start_ms"], end_ms=f["end_ms"], text=f["text"], speaker=f.get("speaker"),
+             translation=f.get("translation"), idioms=f.get("idioms") or [])
+        for f in result.finals()
+    ]
+    out_dir = out_dir or file.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, srt = out_dir / f"{file.stem}.md", out_dir / f"{file.stem}.srt"
+    md.write_text(to_markdown(lines, title=file.name))
+    srt.write_text(to_srt(lines))
+    console.print(f"wrote {md} and {srt} ({sum(1 for x in lines if x.text)} utterances)")
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({
+            "session_id": result.session_id,
+            "file": str(file),
+            "utterances": [
+                {"index": f["index"], "start": f["start_ms"] / 1000, "end": f["end_ms"] / 1000,
+                 "speaker": f.get("speaker"), "source_text": f["text"], "language": f["language"],
+                 "translation": f.get("translation"), "idioms": f.get("idioms") or [],
+                 "dropped": f["dropped"] or None}
+                for f in result.finals()
+            ],
+        }, ensure_ascii=False, indent=2))
+        console.print(f"wrote {json_path}")
+
+
+@main.command()
+@click.option("--data-dir", default=None)
+def rebuild(data_dir: str | None) -> None:
+    """Drop the read models and rebuild them from the event log."""
+    from habla_common.migrate import migrate
+    from habla_recorder.projections import rebuild as do_rebuild
+
+    from .embedded import infra
+
+    with infra(_data_dir(data_dir)) as inf:
+        migrate(inf.database_url)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("replaying the log", total=None)
+            n = do_rebuild(inf.database_url, lambda i, total: progress.update(task, completed=i, total=total))
+    console.print(f"rebuilt sessions and utterances from {n} events")
+
+
+@main.command()
+@click.option("--data-dir", default=None)
+def migrate(data_dir: str | None) -> None:
+    """Apply pending database migrations."""
+    from habla_common.migrate import migrate as do_migrate
+
+    from .embedded import infra
+
+    with infra(_data_dir(data_dir)) as inf:
+        applied = do_migrate(inf.database_url)
+    console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")

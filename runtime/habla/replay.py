@@ -1,0 +1,116 @@
+"""Send a recording through a running gateway as a live client would, and collect the result.
+
+The client speaks the same WebSocket protocol as the phone: ``session.start``, binary
+PCM16 chunks, ``session.end``; it then waits until the ingest reports how many
+utterances the audio held (``audio.drained``) and a final has arrived for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import websockets
+
+__all__ = ["ReplayResult", "Received", "replay_pcm", "SAMPLE_RATE"]
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float  # wall time the client got it
+    id: str
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass
+class ReplayResult:
+    session_id: str
+    started_at: float  # wall time the first chunk was sent
+    audio_ms: int
+    events: list[Received] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def finals(self) -> list[dict[str, Any]]:
+        out = {e.data["index"]: e.data for e in self.events if e.kind == "asr.final"}
+        return [out[i] for i in sorted(out)]
+
+    def of_kind(self, kind: str) -> list[Received]:
+        return [e for e in self.events if e.kind == kind]
+
+
+async def replay_pcm(
+    ws_url: str,
+    token: str,
+    pcm: np.ndarray,
+    *,
+    realtime: bool = False,
+    chunk_ms: int = 250,
+    title: str = "",
+    direction: str = "es-en",
+    on_event: Callable[[Received], None] | None = None,
+    on_sent: Callable[[int, int], None] | None = None,
+    drain_timeout_s: float = 600.0,
+) -> ReplayResult:
+    """Stream int16 mono 16 kHz ``pcm`` and return every event the session produced."""
+    data = np.asarray(pcm, dtype="<i2").tobytes()
+    step = SAMPLE_RATE * chunk_ms // 1000 * 2
+    chunks = [data[i : i + step] for i in range(0, len(data), step)]
+    audio_ms = len(pcm) * 1000 // SAMPLE_RATE
+    async with websockets.connect(f"{ws_url}?token={token}", max_size=16 * 2**20, ping_interval=20) as ws:
+        await ws.send(json.dumps({"type": "session.start", "codec": "pcm16", "sample_rate": SAMPLE_RATE,
+                                  "direction": direction, "title": title}))
+        ready = json.loads(await ws.recv())
+        if ready.get("type") != "ready":
+            raise RuntimeError(f"gateway refused the session: {ready}")
+        result = ReplayResult(ready["session_id"], time.time(), audio_ms)
+
+        async def send() -> None:
+            t0 = time.monotonic()
+            result.started_at = time.time()
+            for i, chunk in enumerate(chunks):
+                if realtime:
+                    delay = t0 + (i + 1) * chunk_ms / 1000 - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await ws.send(chunk)
+                if on_sent:
+                    on_sent(i + 1, len(chunks))
+            await ws.send(json.dumps({"type": "session.end"}))
+
+        sender = asyncio.create_task(send())
+        expected: int | None = None
+        finals: set[int] = set()
+        deadline = time.monotonic() + drain_timeout_s + (audio_ms / 1000 if realtime else 0)
+        try:
+            while expected is None or len(finals) < expected:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"session {result.session_id}: {len(finals)} finals of {expected} after the audio ended"
+                    )
+                msg = json.loads(await asyncio.wait_for(ws.recv(), remaining))
+                if msg.get("type") == "error":
+                    result.errors.append(msg)
+                    continue
+                if msg.get("type") != "event":
+                    continue
+                ev = Received(time.time(), msg["id"], msg["kind"], msg["data"])
+                result.events.append(ev)
+                if ev.kind == "audio.drained":
+                    expected = int(ev.data["utterances"])
+                elif ev.kind == "asr.final":
+                    finals.add(int(ev.data["index"]))
+                if on_event:
+                    on_event(ev)
+            await sender
+        finally:
+            sender.cancel()
+    return result

@@ -1,0 +1,198 @@
+"""Run every service as its own process, restart the ones that die, stop them all cleanly."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from habla_common.migrate import migrate
+from habla_common.settings import default_data_dir
+
+from .embedded import Infra, infra
+
+log = logging.getLogger("habla.supervisor")
+
+__all__ = ["SERVICES", "Runtime", "running", "load_token", "free_port"]
+
+# name -> python module run with -m. Order is start order.
+SERVICES: dict[str, str] = {
+    "recorder": "habla_recorder",
+    "ingest": "habla_ingest",
+    "asr": "habla_asr",
+    "gateway": "habla_gateway",
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def load_token(data_dir: Path) -> str:
+    """HABLA_TOKEN if set, else the token kept in the data dir (made on first run)."""
+    env = os.environ.get("HABLA_TOKEN")
+    if env:
+        return env
+    path = data_dir / "token"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+@dataclass
+class Child:
+    name: str
+    module: str
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+
+@dataclass
+class Runtime:
+    infra: Infra
+    env: dict[str, str]
+    host: str
+    port: int
+    token: str
+    log_dir: Path
+    children: dict[str, Child] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/ws"
+
+    def start(self, name: str) -> None:
+        child = self.children.setdefault(name, Child(name, SERVICES[name]))
+        logf = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        child.proc = subprocess.Popen(
+            [sys.executable, "-m", child.module], env=self.env, stdout=logf, stderr=subprocess.STDOUT
+        )
+        logf.close()
+        child.started_at = time.monotonic()
+        log.info("started %s (pid %d)", name, child.proc.pid)
+
+    def stop(self, name: str, timeout: float = 20.0, sig: int = signal.SIGTERM) -> int | None:
+        child = self.children.get(name)
+        if child is None or child.proc is None:
+            return None
+        proc = child.proc
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        child.proc = None
+        return proc.returncode
+
+    def kill(self, name: str) -> None:
+        """Kill a service abruptly (SIGKILL), as a crash would. Used by resilience tests."""
+        self.stop(name, timeout=5, sig=signal.SIGKILL)
+
+    def supervise(self) -> list[str]:
+        """Restart services that died on their own; returns the names restarted."""
+        restarted = []
+        for name, child in self.children.items():
+            if child.proc is not None and child.proc.poll() is not None:
+                code = child.proc.returncode
+                backoff = min(30.0, 2.0 ** min(child.restarts, 5))
+                if time.monotonic() - child.started_at < backoff:
+                    continue
+                log.warning("%s exited with %s; restarting (see %s)", name, code, self.log_dir / f"{name}.log")
+                child.restarts += 1
+                self.start(name)
+                restarted.append(name)
+        return restarted
+
+    def wait_healthy(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, child in self.children.items():
+                if child.proc is not None and child.proc.poll() is not None:
+                    tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"{name} exited with {child.proc.returncode} at start:\n{tail}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(self.url + "/api/health", timeout=2) as r:
+                    if r.status == 200 and self._workers_ready():
+                        return
+            time.sleep(0.3)
+        raise RuntimeError(f"services not ready after {timeout:.0f} s; logs in {self.log_dir}")
+
+    def _workers_ready(self) -> bool:
+        """Every consumer group has a live member holding leases."""
+        import redis
+
+        r = redis.Redis.from_url(self.infra.redis_url)
+        try:
+            return all(r.zcard(f"members:{g}") > 0 for g in ("ingest", "asr", "recorder"))
+        finally:
+            r.close()
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.children)):
+            self.stop(name)
+
+
+@contextlib.contextmanager
+def running(
+    *,
+    data_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    extra_env: Mapping[str, str] | None = None,
+    services: tuple[str, ...] = tuple(SERVICES),
+    wait: bool = True,
+) -> Iterator[Runtime]:
+    """Start infra and services; stop everything on exit (also on Ctrl-C)."""
+    data_dir = data_dir or default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(exist_ok=True)
+    with infra(data_dir) as inf:
+        migrate(inf.database_url)
+        token = load_token(data_dir)
+        port = port or free_port()
+        env = dict(os.environ)
+        env.update(
+            REDIS_URL=inf.redis_url,
+            DATABASE_URL=inf.database_url,
+            HABLA_TOKEN=token,
+            GATEWAY_HOST=host,
+            GATEWAY_PORT=str(port),
+            HABLA_DATA_DIR=str(data_dir),
+            PYANNOTE_METRICS_ENABLED="0",
+            HF_HUB_DISABLE_TELEMETRY="1",
+        )
+        env.update(extra_env or {})
+        rt = Runtime(inf, env, host, port, token, log_dir)
+        try:
+            for name in services:
+                rt.start(name)
+            if wait:
+                rt.wait_healthy()
+            yield rt
+        finally:
+            rt.stop_all()

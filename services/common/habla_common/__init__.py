@@ -1,0 +1,1 @@
+"""Plumbing shared by Habla's services: settings, the Redis Streams bus, the Postgres log."""

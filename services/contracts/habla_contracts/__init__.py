@@ -1,0 +1,72 @@
+"""Habla's shared event contracts: event types, the msgpack codec, stream names."""
+
+from __future__ import annotations
+
+from .codec import decode, encode, from_dict, to_dict, upcaster
+from .errors import ContractError, HablaError, UndecodableEvent, UnknownEventKind
+from .events import (
+    AUDIO_CODECS,
+    DIRECTIONS,
+    EVENT_TYPES,
+    MODES,
+    AudioChunkReceived,
+    AudioDrained,
+    AudioRejected,
+    Event,
+    SessionEnded,
+    SessionSettingsChanged,
+    SessionStarted,
+    SpeechStarted,
+    SpeechWindow,
+    TranscriptFinal,
+    TranscriptPartial,
+    UtteranceSegmented,
+    derived_id,
+    new_id,
+    source_language,
+)
+from .streams import (
+    DEFAULT_PARTITIONS,
+    TOPOLOGY,
+    dead_letter_key,
+    outbox_key,
+    partition_of,
+    stream_key,
+)
+
+__all__ = [
+    "AUDIO_CODECS",
+    "DEFAULT_PARTITIONS",
+    "DIRECTIONS",
+    "EVENT_TYPES",
+    "MODES",
+    "TOPOLOGY",
+    "AudioChunkReceived",
+    "AudioDrained",
+    "AudioRejected",
+    "ContractError",
+    "Event",
+    "HablaError",
+    "SessionEnded",
+    "SessionSettingsChanged",
+    "SessionStarted",
+    "SpeechStarted",
+    "SpeechWindow",
+    "TranscriptFinal",
+    "TranscriptPartial",
+    "UndecodableEvent",
+    "UnknownEventKind",
+    "UtteranceSegmented",
+    "dead_letter_key",
+    "decode",
+    "derived_id",
+    "encode",
+    "from_dict",
+    "new_id",
+    "outbox_key",
+    "partition_of",
+    "source_language",
+    "stream_key",
+    "to_dict",
+    "upcaster",
+]

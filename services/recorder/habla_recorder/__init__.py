@@ -1,0 +1,1 @@
+"""Recorder: every fact from the bus into the append-only log, and the read models."""

@@ -1,0 +1,80 @@
+"""Real servers for the tests.
+
+Redis and Postgres come from REDIS_URL / DATABASE_URL when set; otherwise the test
+session starts the same embedded servers `habla up` uses (never an in-memory fake).
+Each test gets a clean Redis database and its own Postgres database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from psycopg import sql
+
+from habla.embedded import embedded_postgres, embedded_redis
+from habla_common.bus import RedisBus
+from habla_common.migrate import migrate
+
+EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+SPEECH = EVAL / "speech"
+
+
+@pytest.fixture(scope="session")
+def _servers() -> Iterator[tuple[str, str]]:
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="habla-test-")))
+        redis_url = os.environ.get("REDIS_URL") or stack.enter_context(embedded_redis(tmp / "redis"))
+        pg_url = os.environ.get("DATABASE_URL") or stack.enter_context(embedded_postgres(tmp / "pg", "postgres"))
+        yield redis_url, pg_url
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(_servers: tuple[str, str]) -> str:
+    return _servers[0]
+
+
+@pytest.fixture(scope="session")
+def pg_server_url(_servers: tuple[str, str]) -> str:
+    return _servers[1]
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> Iterator[str]:
+    """A Redis database emptied before and after the test (db 0 of an embedded server, else db 14)."""
+    url = redis_server_url
+    if "REDIS_URL" in os.environ and not url.startswith("unix://"):
+        url = url.rsplit("/", 1)[0] + "/14" if url.count("/") >= 3 else url + "/14"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def bus(redis_url: str) -> RedisBus:
+    b = RedisBus(redis.Redis.from_url(redis_url), partitions=2)
+    b.ensure_topology()
+    return b
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh migrated database for one test, dropped afterwards."""
+    name = f"habla_t_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.conninfo.make_conninfo(pg_server_url, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(pg_server_url, dbname=name)
+    migrate(url)
+    yield url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
