@@ -10,8 +10,10 @@ service, and corpus WER of the pipeline next to the WER of transcribing each who
 clip offline with the same model and settings.
 
 Latency is measured at the client, from the moment the audio was spoken (the session
-start plus the utterance's position in the audio, as a microphone would produce it),
-so it includes the 250 ms chunking, the pause the segmenter waits for and the queueing.
+start plus the position in the audio of the first voiced frame, or of the last one plus
+the segmenter's 200 ms post-roll), as a microphone would produce it. So it includes the
+250 ms chunking, the pause the segmenter waits for and all queueing. Settings come from
+the environment as for `habla up` (e.g. INGEST_FIRST_WINDOW_MS=450 python bench/pipeline.py).
 """
 
 from __future__ import annotations
@@ -66,12 +68,16 @@ def latencies(result: ReplayResult) -> tuple[list[float], list[float]]:
         if not final["text"]:
             continue
         idx = final["index"]
-        partials = [e for e in result.of_kind("asr.partial") if e.data["index"] == idx and
-                    (e.data["committed"] or e.data["tentative"])]
-        if partials:
-            onset_to_partial.append(partials[0].at - (result.started_at + final["start_ms"] / 1000))
+        partials = [
+            e
+            for e in result.of_kind("asr.partial")
+            if e.data["index"] == idx and (e.data["committed"] or e.data["tentative"])
+        ]
+        began = [e for e in result.of_kind("speech.started") if e.data["index"] == idx]
+        if partials and began:
+            onset_to_partial.append(partials[0].at - (result.started_at + began[0].data["onset_ms"] / 1000))
         got = next(e for e in result.of_kind("asr.final") if e.data["index"] == idx)
-        end_to_final.append(got.at - (result.started_at + final["end_ms"] / 1000))
+        end_to_final.append(got.at - (result.started_at + final["speech_end_ms"] / 1000))
     return onset_to_partial, end_to_final
 
 
@@ -80,7 +86,7 @@ def offline_wer(clips: list[Any]) -> tuple[float, list[str]]:
     from habla_asr.config import AsrConfig
 
     cfg = AsrConfig.from_env()
-    tr = FasterWhisperTranscriber(cfg)
+    tr = FasterWhisperTranscriber.from_config(cfg)
     hyps = []
     for clip in clips:
         pcm = decode_file(clip.path).astype(np.float32) / 32768.0
@@ -106,8 +112,10 @@ def main() -> int:
             pcm = np.concatenate([pcm, np.zeros(16000, dtype=np.int16)])
             res = asyncio.run(replay_pcm(rt.ws_url, rt.token, pcm, realtime=not args.fast, title=clip.path.name))
             results.append(res)
-            print(f"{clip.path.name}: {len(res.finals())} utterance(s): "
-                  f"{' / '.join(f['text'] for f in res.finals())}", file=sys.stderr)
+            print(
+                f"{clip.path.name}: {len(res.finals())} utterance(s): {' / '.join(f['text'] for f in res.finals())}",
+                file=sys.stderr,
+            )
         sampler.stop.set()
         peak = dict(sampler.peak)
 

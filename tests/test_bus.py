@@ -23,13 +23,23 @@ from habla_contracts import (
 
 
 def chunk(session: str, i: int) -> AudioChunkReceived:
-    return AudioChunkReceived(session_id=session, event_id=derived_id(session, "chunk", i), chunk_index=i,
-                              data=bytes(4))
+    return AudioChunkReceived(
+        session_id=session, event_id=derived_id(session, "chunk", i), chunk_index=i, data=bytes(4)
+    )
 
 
 def consumer(bus: RedisBus, handle: object, name: str, **kw: object) -> Consumer:
-    return Consumer(bus, "ingest", ("audio.chunk",), handle, name=name, block_ms=50, lease_ms=1000,  # type: ignore[arg-type]
-                    retry_backoff_s=0.01, **kw)  # type: ignore[arg-type]
+    return Consumer(
+        bus,
+        "ingest",
+        ("audio.chunk",),
+        handle,
+        name=name,
+        block_ms=50,
+        lease_ms=1000,  # type: ignore[arg-type]
+        retry_backoff_s=0.01,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def run_until(c: Consumer, cond: object, timeout: float = 10.0) -> None:
@@ -143,7 +153,11 @@ def test_crash_loops_count_toward_dead_letter(bus: RedisBus) -> None:
     """Deliveries are counted in Redis, so a message that kills its worker every time still ends up dead."""
     bus.publish(chunk("c", 0))
     p = partition_of("c", bus.partitions)
-    bus.r.hset("deliveries:ingest", f"{stream_key('audio.chunk', p)}/{bus.r.xrange(stream_key('audio.chunk', p))[0][0].decode()}", 5)
+    bus.r.hset(
+        "deliveries:ingest",
+        f"{stream_key('audio.chunk', p)}/{bus.r.xrange(stream_key('audio.chunk', p))[0][0].decode()}",
+        5,
+    )
     seen: list[int] = []
     c = consumer(bus, lambda e: seen.append(e.chunk_index), "w1", max_deliveries=5)
     run_until(c, lambda: bus.r.xlen("audio.chunk.dead") == 1)
@@ -184,3 +198,16 @@ def test_works_against_the_embedded_server_too(tmp_path: object) -> None:
         seen: list[int] = []
         c = consumer(b, lambda e: seen.append(e.chunk_index), "w1")
         run_until(c, lambda: seen == [0])
+
+
+def test_give_up_hook_runs_before_dead_letter(bus: RedisBus) -> None:
+    """A service can publish a fallback (ASR: an empty final) for a message it cannot handle."""
+    fallbacks: list[tuple[int, str]] = []
+
+    def handle(e: Event) -> None:
+        raise RuntimeError("model crashed")
+
+    bus.publish(chunk("g", 0))
+    c = consumer(bus, handle, "w1", max_deliveries=2, give_up=lambda e, why: fallbacks.append((e.chunk_index, why)))  # type: ignore[attr-defined]
+    run_until(c, lambda: bus.r.xlen("audio.chunk.dead") == 1)
+    assert fallbacks and fallbacks[0][0] == 0 and "model crashed" in fallbacks[0][1]

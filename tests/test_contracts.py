@@ -40,7 +40,11 @@ def test_every_kind_round_trips(kind: str) -> None:
 
 def test_public_names_match_all() -> None:
     public = {n for n in dir(habla_contracts) if not n.startswith("_")} - {
-        "codec", "errors", "events", "streams", "annotations",
+        "codec",
+        "errors",
+        "events",
+        "streams",
+        "annotations",
     }
     assert public == set(habla_contracts.__all__)
 

@@ -24,11 +24,27 @@ def facts(session: str = "s1") -> list:  # type: ignore[type-arg]
         SessionStarted(session_id=session, seq=1, direction="es-en", title="clase"),
         UtteranceSegmented(session_id=session, seq=3, utterance_id="u0", index=0, start_ms=0, end_ms=900, pcm=pcm),
         SessionSettingsChanged(session_id=session, seq=4, mode="classroom"),
-        TranscriptFinal(session_id=session, seq=5, utterance_id="u0", index=0, start_ms=0, end_ms=900,
-                        text="hola a todos", language="es"),
+        TranscriptFinal(
+            session_id=session,
+            seq=5,
+            utterance_id="u0",
+            index=0,
+            start_ms=0,
+            end_ms=900,
+            text="hola a todos",
+            language="es",
+        ),
         UtteranceSegmented(session_id=session, seq=6, utterance_id="u1", index=1, start_ms=1500, end_ms=2500, pcm=pcm),
-        TranscriptFinal(session_id=session, seq=7, utterance_id="u1", index=1, start_ms=1500, end_ms=2500,
-                        text="", dropped="no_speech"),
+        TranscriptFinal(
+            session_id=session,
+            seq=7,
+            utterance_id="u1",
+            index=1,
+            start_ms=1500,
+            end_ms=2500,
+            text="",
+            dropped="no_speech",
+        ),
         SessionEnded(session_id=session, seq=8),
     ]
 
@@ -84,3 +100,20 @@ def test_the_log_is_append_only(pg_url: str) -> None:
         conn.execute("UPDATE events SET kind = 'x'")
     with connect_pg(pg_url) as conn, pytest.raises(psycopg.errors.RaiseException, match="append-only"):
         conn.execute("DELETE FROM events")
+
+
+def test_works_against_the_embedded_server_too(tmp_path: object) -> None:
+    """The event store contract on the embedded Postgres that `habla up` starts without DATABASE_URL."""
+    from pathlib import Path
+
+    from habla.embedded import embedded_postgres
+    from habla_common.migrate import migrate
+
+    with embedded_postgres(Path(str(tmp_path)) / "pg") as url:
+        migrate(url)
+        events = facts("e1")
+        record(url, events)
+        assert [s.event for s in PostgresEventStore(url).session_events("e1")] == events
+        before = snapshot(url)
+        rebuild(url)
+        assert snapshot(url) == before

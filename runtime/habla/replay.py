@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import websockets
 
-__all__ = ["ReplayResult", "Received", "replay_pcm", "SAMPLE_RATE"]
+__all__ = ["SAMPLE_RATE", "Received", "ReplayResult", "replay_chunks", "replay_pcm"]
 
 SAMPLE_RATE = 16000
 
@@ -51,6 +51,25 @@ async def replay_pcm(
     token: str,
     pcm: np.ndarray,
     *,
+    chunk_ms: int = 250,
+    **options: Any,
+) -> ReplayResult:
+    """Stream int16 mono 16 kHz ``pcm`` as PCM16 chunks and return every event the session produced."""
+    data = np.asarray(pcm, dtype="<i2").tobytes()
+    step = SAMPLE_RATE * chunk_ms // 1000 * 2
+    chunks = [data[i : i + step] for i in range(0, len(data), step)]
+    return await replay_chunks(
+        ws_url, token, chunks, codec="pcm16", audio_ms=len(pcm) * 1000 // SAMPLE_RATE, chunk_ms=chunk_ms, **options
+    )
+
+
+async def replay_chunks(
+    ws_url: str,
+    token: str,
+    chunks: list[bytes],
+    *,
+    codec: str,
+    audio_ms: int,
     realtime: bool = False,
     chunk_ms: int = 250,
     title: str = "",
@@ -59,14 +78,12 @@ async def replay_pcm(
     on_sent: Callable[[int, int], None] | None = None,
     drain_timeout_s: float = 600.0,
 ) -> ReplayResult:
-    """Stream int16 mono 16 kHz ``pcm`` and return every event the session produced."""
-    data = np.asarray(pcm, dtype="<i2").tobytes()
-    step = SAMPLE_RATE * chunk_ms // 1000 * 2
-    chunks = [data[i : i + step] for i in range(0, len(data), step)]
-    audio_ms = len(pcm) * 1000 // SAMPLE_RATE
+    """Send ``chunks`` of ``codec`` audio (one every ``chunk_ms`` with ``realtime``) and collect the session."""
     async with websockets.connect(f"{ws_url}?token={token}", max_size=16 * 2**20, ping_interval=20) as ws:
-        await ws.send(json.dumps({"type": "session.start", "codec": "pcm16", "sample_rate": SAMPLE_RATE,
-                                  "direction": direction, "title": title}))
+        start: dict[str, Any] = {"type": "session.start", "codec": codec, "direction": direction, "title": title}
+        if codec == "pcm16":
+            start["sample_rate"] = SAMPLE_RATE
+        await ws.send(json.dumps(start))
         ready = json.loads(await ws.recv())
         if ready.get("type") != "ready":
             raise RuntimeError(f"gateway refused the session: {ready}")

@@ -23,7 +23,7 @@ from .embedded import Infra, infra
 
 log = logging.getLogger("habla.supervisor")
 
-__all__ = ["SERVICES", "Runtime", "running", "load_token", "free_port"]
+__all__ = ["SERVICES", "Runtime", "free_port", "load_token", "running"]
 
 # name -> python module run with -m. Order is start order.
 SERVICES: dict[str, str] = {
@@ -87,7 +87,11 @@ class Runtime:
         child = self.children.setdefault(name, Child(name, SERVICES[name]))
         logf = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         child.proc = subprocess.Popen(
-            [sys.executable, "-m", child.module], env=self.env, stdout=logf, stderr=subprocess.STDOUT
+            [sys.executable, "-m", child.module],
+            env=self.env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the children in order
         )
         logf.close()
         child.started_at = time.monotonic()
@@ -134,10 +138,9 @@ class Runtime:
                 if child.proc is not None and child.proc.poll() is not None:
                     tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"{name} exited with {child.proc.returncode} at start:\n{tail}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/api/health", timeout=2) as r:
-                    if r.status == 200 and self._workers_ready():
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/api/health", timeout=2) as r:
+                if r.status == 200 and self._workers_ready():
+                    return
             time.sleep(0.3)
         raise RuntimeError(f"services not ready after {timeout:.0f} s; logs in {self.log_dir}")
 
@@ -171,7 +174,8 @@ def running(
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
-    with infra(data_dir) as inf:
+    extra = dict(extra_env or {})
+    with infra(data_dir, extra.pop("REDIS_URL", ""), extra.pop("DATABASE_URL", "")) as inf:
         migrate(inf.database_url)
         token = load_token(data_dir)
         port = port or free_port()
@@ -186,7 +190,7 @@ def running(
             PYANNOTE_METRICS_ENABLED="0",
             HF_HUB_DISABLE_TELEMETRY="1",
         )
-        env.update(extra_env or {})
+        env.update(extra)
         rt = Runtime(inf, env, host, port, token, log_dir)
         try:
             for name in services:

@@ -26,7 +26,7 @@ from .errors import ModelUnavailable, TranscriptionFailed
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
-__all__ = ["Transcriber", "FasterWhisperTranscriber", "assemble_bundled_model", "load_whisper"]
+__all__ = ["FasterWhisperTranscriber", "Transcriber", "assemble_bundled_model", "load_whisper"]
 
 log = logging.getLogger("habla.asr.model")
 
@@ -48,11 +48,10 @@ class Transcriber(Protocol):
         language: str | None,
         beam_size: int,
         partial: bool,
-        prefix: str = "",
     ) -> Transcription:
         """``pcm``: float32 mono 16 kHz. ``language`` None = detect (among the
-        transcriber's candidate languages). ``partial``: a cheaper pass for live captions.
-        ``prefix``: words the transcript is known to start with (forced, not returned)."""
+        transcriber's candidate languages). ``partial``: a cheaper pass for live captions
+        (no temperature fallback)."""
         ...
 
 
@@ -71,7 +70,7 @@ def load_whisper(config: AsrConfig) -> WhisperModel:
             cpu_threads=config.cpu_threads,
             local_files_only=not config.allow_download,
         )
-    except Exception as e:  # noqa: BLE001 - ctranslate2/huggingface raise many kinds
+    except Exception as e:
         hint = (
             "check ASR_DEVICE/ASR_COMPUTE_TYPE"
             if config.bundled or Path(source).exists()
@@ -131,9 +130,8 @@ class FasterWhisperTranscriber:
         language: str | None,
         beam_size: int,
         partial: bool,
-        prefix: str = "",
     ) -> Transcription:
-        duration_ms = int(round(1000 * pcm.size / SAMPLE_RATE))
+        duration_ms = round(1000 * pcm.size / SAMPLE_RATE)
         try:
             probability = 1.0
             if language is None:
@@ -151,7 +149,6 @@ class FasterWhisperTranscriber:
                 no_speech_threshold=None,
                 condition_on_previous_text=False,
                 without_timestamps=not long_audio,
-                prefix=prefix or None,
                 max_new_tokens=max_new_tokens(duration_ms),
                 vad_filter=False,
                 word_timestamps=False,
@@ -168,7 +165,7 @@ class FasterWhisperTranscriber:
                 )
                 for s in segments_iter
             )
-        except Exception as e:  # noqa: BLE001 - ctranslate2 raises RuntimeError and friends
+        except Exception as e:
             raise TranscriptionFailed(f"{self._name} failed on {duration_ms} ms of audio: {e}") from e
         return _summarise(segments, language, probability, duration_ms)
 
@@ -180,8 +177,8 @@ def _summarise(segments: tuple[Segment, ...], language: str, probability: float,
         text=" ".join(s.text for s in segments if s.text),
         language=language,
         language_probability=probability,
-        avg_logprob=sum(s.avg_logprob * w for s, w in zip(segments, weights)) / total,
-        no_speech_prob=sum(s.no_speech_prob * w for s, w in zip(segments, weights)) / total,
+        avg_logprob=sum(s.avg_logprob * w for s, w in zip(segments, weights, strict=False)) / total,
+        no_speech_prob=sum(s.no_speech_prob * w for s, w in zip(segments, weights, strict=False)) / total,
         segments=segments,
         duration_ms=duration_ms,
     )

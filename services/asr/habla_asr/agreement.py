@@ -8,7 +8,8 @@ committed word is never taken back or rewritten: the live line's stable prefix d
 not flicker. The rest of the latest hypothesis is **tentative**.
 
 Words are compared after :func:`~habla_asr.domain.normalise`, so "viajeros," and
-"viajeros" agree; the committed copy keeps the spelling it was first committed with.
+"viajeros" agree; a word is committed as the newer of the two hypotheses wrote it
+(it has more context for punctuation) and keeps that spelling from then on.
 When a new hypothesis spells an already committed word differently, the committed
 words stay as they are and the new words are placed after the last committed ones.
 A pure state machine: no model, no clock, replayable from recorded hypotheses.
@@ -22,12 +23,12 @@ from .domain import normalise
 
 __all__ = ["LocalAgreement"]
 
-_ANCHOR = 3  # committed words used to re-find our place in a diverging hypothesis
+_ANCHORS = (3, 2)  # last committed words used to re-find our place in a diverging hypothesis
 
 
 def _common_prefix(a: Sequence[str], b: Sequence[str]) -> int:
     n = 0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         if x != y:
             break
         n += 1
@@ -74,11 +75,14 @@ class LocalAgreement:
         n = len(committed)
         if keys[:n] == committed:
             return n
-        tail = committed[-_ANCHOR:]
-        for delta in (0, -1, 1, -2, 2, -3, 3):
-            end = n + delta
-            if end >= len(tail) and keys[end - len(tail) : end] == tail:
-                return end
+        for size in _ANCHORS:
+            tail = committed[-size:]
+            if len(tail) < size:
+                continue
+            for delta in (0, -1, 1, -2, 2, -3, 3):
+                end = n + delta
+                if end >= size and keys[end - size : end] == tail:
+                    return end
         return None
 
     def finish(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -86,8 +90,8 @@ class LocalAgreement:
         if self._previous is not None:
             keys = [normalise(w) for w in self._previous]
             start = self._align(keys)
-            if start is not None:
-                self._committed.extend(self._previous[start:])
-                self._committed_keys.extend(keys[start:])
+            start = len(self._committed) if start is None else start
+            self._committed.extend(self._previous[start:])
+            self._committed_keys.extend(keys[start:])
         self._previous = None
         return self.committed, ()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import ModelCorrupt, ModelUnavailable
 
-__all__ = ["assemble_bundled_model", "bundled_sources", "verify_model_dir", "BUNDLED_DIRNAME", "MANIFEST"]
+__all__ = ["BUNDLED_DIRNAME", "MANIFEST", "assemble_bundled_model", "bundled_sources", "verify_model_dir"]
 
 log = logging.getLogger("habla.asr.model")
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from habla_common.errors import ConfigError
 from habla_common.settings import env_bool, env_float, env_int, env_str
 
-__all__ = ["AsrConfig", "BUNDLED", "DEVICES"]
+__all__ = ["BUNDLED", "DEVICES", "AsrConfig"]
 
 BUNDLED = "base-bundled"
 DEVICES = ("cpu", "cuda", "auto")

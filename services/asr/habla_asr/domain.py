@@ -26,21 +26,21 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "SAMPLE_RATE",
-    "MIN_AUDIO_MS",
-    "Segment",
-    "Transcription",
-    "Thresholds",
-    "Cleaned",
-    "DROP_NO_SPEECH",
-    "DROP_HALLUCINATION",
     "DROP_EMPTY",
-    "pcm16_to_float32",
-    "max_new_tokens",
-    "normalise",
+    "DROP_HALLUCINATION",
+    "DROP_NO_SPEECH",
+    "MIN_AUDIO_MS",
+    "SAMPLE_RATE",
+    "Cleaned",
+    "Segment",
+    "Thresholds",
+    "Transcription",
+    "clean",
     "collapse_repetitions",
     "is_boilerplate",
-    "clean",
+    "max_new_tokens",
+    "normalise",
+    "pcm16_to_float32",
 ]
 
 SAMPLE_RATE = 16000
@@ -253,9 +253,27 @@ _WEAK = tuple(
 _SOUND_TAGS = {
     normalise(p)
     for p in (
-        "música", "musica", "music", "aplausos", "applause", "risas", "laughter", "silencio",
-        "silence", "inaudible", "ruido", "noise", "música de fondo", "background music",
-        "sonido", "tos", "cough", "suspiro", "sighs", "música suave", "upbeat music",
+        "música",
+        "musica",
+        "music",
+        "aplausos",
+        "applause",
+        "risas",
+        "laughter",
+        "silencio",
+        "silence",
+        "inaudible",
+        "ruido",
+        "noise",
+        "música de fondo",
+        "background music",
+        "sonido",
+        "tos",
+        "cough",
+        "suspiro",
+        "sighs",
+        "música suave",
+        "upbeat music",
     )
 }
 _TAG = re.compile(r"[\[(（【]([^\])）】]{0,40})[\])）】]")
@@ -302,14 +320,12 @@ def _weighted(segments: tuple[Segment, ...], attr: str) -> float:
     if not segments:
         return 0.0
     weights = [max(1, s.tokens) for s in segments]
-    return float(sum(getattr(s, attr) * w for s, w in zip(segments, weights)) / sum(weights))
+    return float(sum(getattr(s, attr) * w for s, w in zip(segments, weights, strict=False)) / sum(weights))
 
 
 def clean(t: Transcription, th: Thresholds) -> Cleaned:
     """Apply the guards of the module docstring to one transcription."""
-    segments = t.segments or (
-        (Segment(t.text, t.avg_logprob, t.no_speech_prob),) if t.text.strip() else ()
-    )
+    segments = t.segments or ((Segment(t.text, t.avg_logprob, t.no_speech_prob),) if t.text.strip() else ())
     kept = tuple(s for s in segments if not (s.no_speech_prob > th.no_speech and s.avg_logprob < th.log_prob))
     basis = kept or segments
     logprob, no_speech = _weighted(basis, "avg_logprob"), _weighted(basis, "no_speech_prob")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from habla_contracts import HablaError
 
-__all__ = ["AsrError", "ModelUnavailable", "ModelCorrupt", "TranscriptionFailed"]
+__all__ = ["AsrError", "ModelCorrupt", "ModelUnavailable", "TranscriptionFailed"]
 
 
 class AsrError(HablaError):

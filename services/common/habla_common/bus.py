@@ -17,12 +17,22 @@ from typing import Any, Protocol
 
 import redis
 
-from habla_contracts import Event, TOPOLOGY, decode, encode, outbox_key, partition_of, stream_key
+from habla_contracts import TOPOLOGY, Event, decode, encode, outbox_key, partition_of, stream_key
 from habla_contracts.events import EVENT_TYPES
 
 from .errors import BusUnavailable
 
-__all__ = ["EventBus", "RedisBus", "Delivered", "connect_redis", "OUTBOX_MAXLEN", "DEDUP_TTL_S"]
+__all__ = [
+    "DEDUP_TTL_S",
+    "OUTBOX_MAXLEN",
+    "SESSION_TTL_S",
+    "Delivered",
+    "EventBus",
+    "RedisBus",
+    "connect_redis",
+    "decode_entry",
+    "redis_options",
+]
 
 OUTBOX_MAXLEN = 20_000
 DEDUP_TTL_S = 48 * 3600
@@ -70,8 +80,16 @@ class EventBus(Protocol):
     def set_session_settings(self, session_id: str, **values: str) -> None: ...
 
 
+def redis_options(url: str) -> dict[str, Any]:
+    """Connection options for ``url`` (TCP keepalive only where there is TCP)."""
+    opts: dict[str, Any] = {"health_check_interval": 30}
+    if not url.startswith("unix://"):
+        opts["socket_keepalive"] = True
+    return opts
+
+
 def connect_redis(url: str) -> redis.Redis:
-    client = redis.Redis.from_url(url, socket_keepalive=True, health_check_interval=30)
+    client = redis.Redis.from_url(url, **redis_options(url))
     try:
         client.ping()
     except redis.RedisError as e:

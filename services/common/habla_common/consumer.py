@@ -38,12 +38,13 @@ from habla_contracts import Event, UndecodableEvent, UnknownEventKind, dead_lett
 
 from .bus import Delivered, RedisBus, decode_entry
 
-__all__ = ["Consumer", "Handler", "Select", "consumer_name"]
+__all__ = ["Consumer", "GiveUp", "Handler", "Select", "consumer_name"]
 
 log = logging.getLogger("habla.consumer")
 
 Handler = Callable[[Event], None]
 Select = Callable[[list[Event]], list[Event]]
+GiveUp = Callable[[Event, str], None]
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -73,6 +74,7 @@ class Consumer:
         *,
         name: str,
         select: Select | None = None,
+        give_up: GiveUp | None = None,
         max_deliveries: int = 5,
         block_ms: int = 500,
         lease_ms: int = 5000,
@@ -82,7 +84,7 @@ class Consumer:
     ) -> None:
         self.bus, self.r = bus, bus.r
         self.group, self.kinds, self.name = group, tuple(kinds), name
-        self.handle, self.select = handle, select
+        self.handle, self.select, self.give_up = handle, select, give_up
         self.max_deliveries, self.block_ms, self.lease_ms = max_deliveries, block_ms, lease_ms
         self.batch, self.retry_backoff_s, self.trim_every_s = batch, retry_backoff_s, trim_every_s
         self.held: set[int] = set()
@@ -204,17 +206,22 @@ class Consumer:
         while True:
             attempts = int(self.r.hincrby(counter, field, 1))
             if attempts > self.max_deliveries:
-                self._dead_letter(d.stream, d.entry_id, None, "too many deliveries", d.event)
+                self._abandon(d, "too many deliveries")
                 return True
             try:
                 self.handle(d.event)
             except Exception as e:  # noqa: BLE001 - counted, retried, then dead-lettered
                 log.warning(
                     "%s failed on %s %s (attempt %d/%d): %s",
-                    self.group, d.event.KIND, d.entry_id, attempts, self.max_deliveries, e,
+                    self.group,
+                    d.event.KIND,
+                    d.entry_id,
+                    attempts,
+                    self.max_deliveries,
+                    e,
                 )
                 if attempts >= self.max_deliveries:
-                    self._dead_letter(d.stream, d.entry_id, None, "".join(traceback.format_exception_only(e)), d.event)
+                    self._abandon(d, "".join(traceback.format_exception_only(e)))
                     return True
                 if self._stop is not None and self._stop.wait(self.retry_backoff_s * attempts):
                     return False
@@ -222,6 +229,15 @@ class Consumer:
             self._ack(d.stream, d.entry_id)
             self.processed += 1
             return True
+
+    def _abandon(self, d: Delivered, reason: str) -> None:
+        """Give up on a message: let the service publish its fallback, then dead-letter it."""
+        if self.give_up is not None:
+            try:
+                self.give_up(d.event, reason)
+            except Exception as e:  # noqa: BLE001 - the message is dead-lettered either way
+                log.error("%s give-up hook failed on %s: %s", self.group, d.entry_id, e)
+        self._dead_letter(d.stream, d.entry_id, None, reason, d.event)
 
     def _ack(self, stream: str, entry_id: str) -> None:
         pipe = self.r.pipeline(transaction=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from habla_contracts import HablaError
 
-__all__ = ["InfraError", "ConfigError", "BusUnavailable", "StoreUnavailable"]
+__all__ = ["BusUnavailable", "ConfigError", "InfraError", "StoreUnavailable"]
 
 
 class InfraError(HablaError):

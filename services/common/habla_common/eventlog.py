@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 import psycopg
@@ -61,7 +61,7 @@ class PostgresEventStore:
                 event.seq,
                 event.KIND,
                 type(event).V,
-                datetime.fromtimestamp(event.occurred_at, tz=timezone.utc),
+                datetime.fromtimestamp(event.occurred_at, tz=UTC),
                 encode(event),
             ),
         ).fetchone()
@@ -86,7 +86,6 @@ class PostgresEventStore:
 
     def session_events(self, session_id: str, after: int = 0) -> list[Stored]:
         return self._rows(
-            "SELECT position, kind, seq, payload FROM events WHERE session_id = %s AND position > %s "
-            "ORDER BY position",
+            "SELECT position, kind, seq, payload FROM events WHERE session_id = %s AND position > %s ORDER BY position",
             (session_id, after),
         )

@@ -11,7 +11,7 @@ from psycopg import sql
 
 from .errors import ConfigError, StoreUnavailable
 
-__all__ = ["migrate", "migrations_dir", "ensure_database"]
+__all__ = ["ensure_database", "migrate", "migrations_dir"]
 
 log = logging.getLogger("habla.migrate")
 

@@ -13,11 +13,12 @@ from .consumer import Consumer, Select, consumer_name
 from .lifecycle import install_stop_handlers, setup_logging
 from .settings import Settings
 
-__all__ = ["run_consumer", "build_consumer"]
+__all__ = ["build_consumer", "run_consumer"]
 
 Publish = Callable[[Event], Any]
 BoundHandler = Callable[[Event, Publish], None]
-Build = Callable[[RedisBus], "BoundHandler | tuple[BoundHandler, Select]"]
+BoundGiveUp = Callable[[Event, str, Publish], None]
+Build = Callable[[RedisBus], "BoundHandler | tuple[BoundHandler, Select] | tuple[BoundHandler, Select, BoundGiveUp]"]
 
 
 def build_consumer(
@@ -31,15 +32,24 @@ def build_consumer(
     select: Select | None = None,
     name: str | None = None,
 ) -> Consumer:
+    give_up: BoundGiveUp | None = None
     if build is not None:
         built = build(bus)
-        handler, select = built if isinstance(built, tuple) else (built, select)
+        if isinstance(built, tuple):
+            handler, select, *rest = built
+            give_up = rest[0] if rest else None
+        else:
+            handler = built
     if handler is None:
         raise ValueError("give handler= or build=")
-    bound = handler
+    bound, bound_give_up = handler, give_up
 
     def handle(event: Event) -> None:
         bound(event, bus.publish)
+
+    def on_give_up(event: Event, reason: str) -> None:
+        if bound_give_up is not None:
+            bound_give_up(event, reason, bus.publish)
 
     return Consumer(
         bus,
@@ -48,6 +58,7 @@ def build_consumer(
         handle,
         name=name or consumer_name(settings.service or group),
         select=select,
+        give_up=on_give_up if give_up is not None else None,
         max_deliveries=settings.max_deliveries,
         block_ms=settings.block_ms,
         lease_ms=settings.lease_ms,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "env_str", "env_int", "env_float", "env_bool", "default_data_dir"]
+__all__ = ["Settings", "default_data_dir", "env_bool", "env_float", "env_int", "env_str"]
 
 
 def _lookup(key: str, service: str | None) -> str | None:

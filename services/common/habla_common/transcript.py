@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Line", "to_markdown", "to_srt", "clock", "srt_time", "line_from_mapping"]
+__all__ = ["Line", "clock", "line_from_mapping", "srt_time", "to_markdown", "to_srt"]
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any
 
 import msgpack
 
-from .errors import UnknownEventKind, UndecodableEvent
+from .errors import UndecodableEvent, UnknownEventKind
 from .events import EVENT_TYPES, Event
 
-__all__ = ["encode", "decode", "upcaster", "UPCASTERS", "to_dict", "from_dict"]
+__all__ = ["UPCASTERS", "decode", "encode", "from_dict", "to_dict", "upcaster"]
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

@@ -8,7 +8,7 @@ HablaError
 
 from __future__ import annotations
 
-__all__ = ["HablaError", "ContractError", "UnknownEventKind", "UndecodableEvent"]
+__all__ = ["ContractError", "HablaError", "UndecodableEvent", "UnknownEventKind"]
 
 
 class HablaError(Exception):

@@ -23,24 +23,24 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
-    "DIRECTIONS",
-    "MODES",
     "AUDIO_CODECS",
-    "Event",
-    "SessionStarted",
-    "SessionSettingsChanged",
-    "SessionEnded",
+    "DIRECTIONS",
+    "EVENT_TYPES",
+    "MODES",
     "AudioChunkReceived",
-    "AudioRejected",
     "AudioDrained",
+    "AudioRejected",
+    "Event",
+    "SessionEnded",
+    "SessionSettingsChanged",
+    "SessionStarted",
     "SpeechStarted",
     "SpeechWindow",
-    "UtteranceSegmented",
-    "TranscriptPartial",
     "TranscriptFinal",
-    "EVENT_TYPES",
-    "new_id",
+    "TranscriptPartial",
+    "UtteranceSegmented",
     "derived_id",
+    "new_id",
     "source_language",
 ]
 
@@ -190,8 +190,9 @@ class SpeechStarted(Event):
 
     utterance_id: str = ""
     index: int = 0
-    start_ms: int = 0
+    start_ms: int = 0  # where the utterance's audio starts (a little pre-roll before the voice)
     received_at: float = 0.0  # when the gateway got the audio that showed speech
+    onset_ms: int = 0  # the first voiced frame
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,7 +200,7 @@ class SpeechWindow(Event):
     """Audio of the utterance so far, while it continues (for live partials)."""
 
     KIND: ClassVar[str] = "speech.window"
-    MAXLEN: ClassVar[int] = 200
+    MAXLEN: ClassVar[int] = 50  # each carries up to INGEST_MAX_UTTERANCE_S of audio; only the newest matters
 
     utterance_id: str = ""
     index: int = 0
@@ -223,9 +224,10 @@ class UtteranceSegmented(Event):
     start_ms: int = 0
     end_ms: int = 0
     sample_rate: int = 16000
-    pcm: bytes = b""  # PCM16 little-endian mono
+    pcm: bytes = b""  # PCM16 little-endian mono, start_ms..end_ms
     reason: str = "pause"  # pause | cap | end
     received_at: float = 0.0  # when the gateway got the audio that ended it
+    speech_end_ms: int = 0  # where the voice stopped; end_ms runs on through the pause that ended it
 
 
 # --- transcription (asr) -----------------------------------------------------------
@@ -266,9 +268,10 @@ class TranscriptFinal(Event):
     language_probability: float = 0.0
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
-    dropped: str = ""  # "" | no_speech | hallucination | empty
+    dropped: str = ""  # "" | no_speech | hallucination | empty | asr_failed
     asr_ms: int = 0
     model: str = ""
+    speech_end_ms: int = 0  # where the voice stopped (end_ms includes the pause after it)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -16,12 +16,12 @@ from .events import EVENT_TYPES, Event
 __all__ = [
     "DEFAULT_PARTITIONS",
     "TOPOLOGY",
-    "partition_of",
-    "stream_key",
-    "outbox_key",
     "dead_letter_key",
     "fact_kinds",
     "groups_reading",
+    "outbox_key",
+    "partition_of",
+    "stream_key",
 ]
 
 DEFAULT_PARTITIONS = 4

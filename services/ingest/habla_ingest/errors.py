@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from habla_contracts import HablaError
 
-__all__ = ["IngestError", "DecodeError", "UnsupportedAudio"]
+__all__ = ["DecodeError", "IngestError", "UnsupportedAudio"]
 
 
 class IngestError(HablaError):

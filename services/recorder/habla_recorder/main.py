@@ -17,7 +17,9 @@ def main() -> None:
     migrate(settings.database_url)
 
     def build(_bus: RedisBus) -> Recorder.handle:  # type: ignore[valid-type]
-        recorder = Recorder(connect_pg(settings.database_url, autocommit=True), PostgresEventStore(settings.database_url))
+        recorder = Recorder(
+            connect_pg(settings.database_url, autocommit=True), PostgresEventStore(settings.database_url)
+        )
         return recorder.handle
 
     run_consumer(service="recorder", group="recorder", kinds=fact_kinds(), build=build)

@@ -8,7 +8,7 @@ streams at once and lets ``habla rebuild`` replay the log by position.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 
@@ -21,13 +21,13 @@ from habla_contracts import (
     UtteranceSegmented,
 )
 
-__all__ = ["apply", "PROJECTION_TABLES", "rebuild"]
+__all__ = ["PROJECTION_TABLES", "apply", "rebuild"]
 
 PROJECTION_TABLES = ("sessions", "utterances")
 
 
 def _ts(t: float) -> datetime:
-    return datetime.fromtimestamp(t, tz=timezone.utc)
+    return datetime.fromtimestamp(t, tz=UTC)
 
 
 def _started(conn: psycopg.Connection, e: SessionStarted) -> None:
@@ -82,8 +82,17 @@ def _final(conn: psycopg.Connection, e: TranscriptFinal) -> None:
         "dropped = EXCLUDED.dropped, avg_logprob = EXCLUDED.avg_logprob, asr_ms = EXCLUDED.asr_ms, "
         "model = EXCLUDED.model",
         (
-            e.utterance_id, e.session_id, e.index, e.start_ms, e.end_ms, e.text, e.language,
-            e.dropped, e.avg_logprob, e.asr_ms, e.model,
+            e.utterance_id,
+            e.session_id,
+            e.index,
+            e.start_ms,
+            e.end_ms,
+            e.text,
+            e.language,
+            e.dropped,
+            e.avg_logprob,
+            e.asr_ms,
+            e.model,
         ),
     )
 

@@ -1,4 +1,4 @@
-"""Real servers for the tests.
+"""Real servers for every test in the repository.
 
 Redis and Postgres come from REDIS_URL / DATABASE_URL when set; otherwise the test
 session starts the same embedded servers `habla up` uses (never an in-memory fake).
@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -23,7 +24,7 @@ from habla.embedded import embedded_postgres, embedded_redis
 from habla_common.bus import RedisBus
 from habla_common.migrate import migrate
 
-EVAL = Path(__file__).resolve().parents[1].parent / "shared" / "eval"
+EVAL = Path(__file__).resolve().parent.parent / "shared" / "eval"
 SPEECH = EVAL / "speech"
 
 
@@ -46,12 +47,24 @@ def pg_server_url(_servers: tuple[str, str]) -> str:
     return _servers[1]
 
 
+def redis_db_url(base: str, db: int) -> str:
+    """``base`` pointing at database ``db`` (tests never touch the server's db 0)."""
+    parts = urlsplit(base)
+    if parts.scheme == "unix":
+        return f"unix://{parts.path}?db={db}"
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", "", ""))
+
+
+@pytest.fixture(scope="session")
+def redis_url_for(redis_server_url: str) -> object:
+    """``redis_url_for(db)``: the test Redis server's URL for database ``db``."""
+    return lambda db: redis_db_url(redis_server_url, db)
+
+
 @pytest.fixture
 def redis_url(redis_server_url: str) -> Iterator[str]:
-    """A Redis database emptied before and after the test (db 0 of an embedded server, else db 14)."""
-    url = redis_server_url
-    if "REDIS_URL" in os.environ and not url.startswith("unix://"):
-        url = url.rsplit("/", 1)[0] + "/14" if url.count("/") >= 3 else url + "/14"
+    """Redis database 14, emptied before and after the test."""
+    url = redis_db_url(redis_server_url, 14)
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

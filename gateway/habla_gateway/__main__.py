@@ -1,0 +1,7 @@
+"""python -m habla_gateway"""
+
+from __future__ import annotations
+
+from .main import main
+
+main()

@@ -1,0 +1,71 @@
+"""The gateway app: ``create_app(config, redis_url, database_url)``.
+
+Clients live in the lifespan state (never at module level): the sync Redis client
+behind the bus (publishing, run in worker threads), an asyncio Redis client for the
+outbox reads (``XREAD BLOCK``) and the health check. REST opens a Postgres
+connection per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aredis
+from anyio import to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+
+from habla_common.bus import RedisBus, connect_redis, redis_options
+
+from .config import GatewayConfig
+from .outbox import Outbox
+from .rest import error_response, get_session, get_transcript, health, list_sessions
+from .sessions import SessionStore
+from .ws import Capacity, ws_endpoint
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("habla.gateway")
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        sync_client = await to_thread.run_sync(connect_redis, redis_url)
+        bus = RedisBus(sync_client, config.partitions)
+        await to_thread.run_sync(bus.ensure_topology)
+        async_client = aredis.Redis.from_url(redis_url, **redis_options(redis_url))
+        log.info("gateway ready (max frame %d bytes)", config.max_frame_bytes)
+        try:
+            yield {
+                "config": config,
+                "database_url": database_url,
+                "aredis": async_client,
+                "store": SessionStore(bus),
+                "outbox": Outbox(async_client, config.outbox_block_ms),
+                "capacity": Capacity(config.max_sockets),
+            }
+        finally:
+            await async_client.aclose()
+            sync_client.close()
+
+    routes = [
+        Route("/api/health", health),
+        Route("/api/sessions", list_sessions),
+        Route("/api/sessions/{session_id}", get_session),
+        Route("/api/sessions/{session_id}/transcript", get_transcript),
+        WebSocketRoute("/ws", ws_endpoint),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

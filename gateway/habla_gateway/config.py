@@ -1,0 +1,69 @@
+"""Gateway configuration from the environment.
+
+``GATEWAY_``-prefixed keys win over plain ones (see :mod:`habla_common.settings`).
+``HABLA_TOKEN`` has no default: the runtime (``habla up``) makes one and passes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from habla_common.errors import ConfigError
+from habla_common.settings import env_float, env_int, env_str
+
+__all__ = ["GatewayConfig"]
+
+_SERVICE = "gateway"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    token: str
+    host: str = "0.0.0.0"
+    port: int = 8000
+    # App-level limit: a bigger binary/text frame gets a ``frame_too_large`` error and
+    # is dropped; the socket keeps working. ~8 s of PCM16 at 16 kHz.
+    max_frame_bytes: int = 256 * 1024
+    # Transport limit (uvicorn ``ws_max_size``): a frame above it closes the socket
+    # with 1009, so it sits well above ``max_frame_bytes``.
+    ws_max_size: int = 16 * 1024 * 1024
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    partitions: int = 4
+    outbox_block_ms: int = 5000  # one XREAD BLOCK round per socket at most this long
+    max_sockets: int = 32  # session.start beyond this many live sessions gets ``busy``
+    busy_retry_after_s: int = 5
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise ConfigError("HABLA_TOKEN is empty; set it (habla up makes one and passes it)")
+        if self.max_frame_bytes < 1:
+            raise ConfigError("GATEWAY_MAX_FRAME_BYTES must be at least 1")
+        if self.ws_max_size < self.max_frame_bytes:
+            raise ConfigError("GATEWAY_WS_MAX_SIZE must not be smaller than GATEWAY_MAX_FRAME_BYTES")
+        if self.partitions < 1:
+            raise ConfigError("HABLA_PARTITIONS must be at least 1")
+
+    @classmethod
+    def from_env(cls) -> GatewayConfig:
+        token = env_str("HABLA_TOKEN", "", _SERVICE)
+        if not token:
+            raise ConfigError("HABLA_TOKEN is not set; the gateway refuses to run without a token")
+        return cls(
+            token=token,
+            host=env_str("GATEWAY_HOST", "0.0.0.0"),
+            port=env_int("GATEWAY_PORT", 8000),
+            max_frame_bytes=env_int("GATEWAY_MAX_FRAME_BYTES", 256 * 1024),
+            ws_max_size=env_int("GATEWAY_WS_MAX_SIZE", 16 * 1024 * 1024),
+            ws_ping_interval=env_float("GATEWAY_WS_PING_INTERVAL", 20.0),
+            ws_ping_timeout=env_float("GATEWAY_WS_PING_TIMEOUT", 20.0),
+            partitions=env_int("HABLA_PARTITIONS", 4, _SERVICE),
+            outbox_block_ms=env_int("GATEWAY_OUTBOX_BLOCK_MS", 5000),
+            max_sockets=env_int("GATEWAY_MAX_SESSIONS", 32),
+            busy_retry_after_s=env_int("GATEWAY_BUSY_RETRY_AFTER_S", 5),
+            log_level=env_str("LOG_LEVEL", "INFO", _SERVICE),
+        )
+
+    def __repr__(self) -> str:  # never show the token
+        return f"GatewayConfig(host={self.host!r}, port={self.port}, max_frame_bytes={self.max_frame_bytes})"

@@ -1,0 +1,194 @@
+"""Session state: the per-connection object and the gateway's Redis-held session record.
+
+A socket's state lives in a :class:`Connection` (never on the app). What must
+outlive a socket, so a reconnecting phone carries on, is kept in Redis next to the
+bus's own session keys:
+
+* ``session:<id>:settings`` (the bus's hash: direction, mode, codec): its presence
+  is what makes a session id *known*;
+* ``session:<id>:gateway``: ``next_chunk`` (index the next audio frame gets),
+  ``webm_open`` (a WebM stream's header has been received), ``ended``.
+
+:class:`SessionStore` is synchronous (it shares the bus's Redis client); the socket
+handler calls it through a worker thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+
+from habla_common.bus import SESSION_TTL_S, RedisBus
+from habla_common.errors import BusUnavailable
+from habla_contracts import (
+    AudioChunkReceived,
+    Event,
+    SessionEnded,
+    SessionSettingsChanged,
+    SessionStarted,
+    derived_id,
+    new_id,
+)
+
+__all__ = ["Connection", "SessionRecord", "SessionStore", "chunk_event_id"]
+
+T = TypeVar("T")
+
+
+def chunk_event_id(session_id: str, chunk_index: int) -> str:
+    """Audio chunk ids derive from their index, so a resent chunk is a duplicate."""
+    return derived_id(session_id, "chunk", chunk_index)
+
+
+@dataclass
+class Connection:
+    """Everything one socket knows. ``session_id`` is None until ``session.start``."""
+
+    session_id: str | None = None
+    direction: str = "es-en"
+    mode: str = "conversation"
+    codec: str = "pcm16"
+    sample_rate: int = 16000
+    next_chunk: int = 0
+    webm_open: bool = False
+    ended: bool = False
+    cursor: str = "0-0"  # outbox entry id of the last event sent to this socket
+
+    @property
+    def started(self) -> bool:
+        return self.session_id is not None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """A known session as Redis remembers it."""
+
+    session_id: str
+    direction: str
+    mode: str
+    codec: str
+    next_chunk: int
+    webm_open: bool
+    ended: bool
+
+
+def _gw_key(session_id: str) -> str:
+    return f"session:{session_id}:gateway"
+
+
+class SessionStore:
+    def __init__(self, bus: RedisBus) -> None:
+        self.bus = bus
+        self.r = bus.r
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            raise BusUnavailable(f"cannot {what}: {e}") from e
+
+    def publish(self, event: Event) -> int | None:
+        return self._call(f"publish {event.KIND}", self.bus.publish, event)
+
+    def load(self, session_id: str) -> SessionRecord | None:
+        """The session if Redis knows it (it has settings), else None."""
+        settings = self._call("read session settings", self.bus.session_settings, session_id)
+        if not settings:
+            return None
+        raw = self._call("read session state", self.r.hgetall, _gw_key(session_id))
+        gw = {k.decode(): v.decode() for k, v in raw.items()}
+        return SessionRecord(
+            session_id=session_id,
+            direction=settings.get("direction", "es-en"),
+            mode=settings.get("mode", "conversation"),
+            codec=settings.get("codec", "pcm16"),
+            next_chunk=int(gw.get("next_chunk", "0")),
+            webm_open=gw.get("webm_open") == "1",
+            ended=gw.get("ended") == "1",
+        )
+
+    def _save(self, session_id: str, **fields: str | int) -> None:
+        def write() -> None:
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hset(_gw_key(session_id), mapping=fields)
+            pipe.expire(_gw_key(session_id), SESSION_TTL_S)
+            pipe.execute()
+
+        self._call("save session state", write)
+
+    def create(self, conn: Connection, title: str, source: str) -> str:
+        """A new session: settings first (services read them), then SessionStarted."""
+        session_id = new_id()
+        self._call(
+            "save session settings",
+            self.bus.set_session_settings,
+            session_id,
+            direction=conn.direction,
+            mode=conn.mode,
+            codec=conn.codec,
+        )
+        self._save(session_id, next_chunk=0, webm_open=0, ended=0)
+        self.publish(
+            SessionStarted(
+                session_id=session_id,
+                event_id=derived_id(session_id, "started"),
+                direction=conn.direction,
+                mode=conn.mode,
+                codec=conn.codec,
+                source=source,
+                title=title,
+            )
+        )
+        return session_id
+
+    def change_settings(self, session_id: str, direction: str | None, mode: str | None) -> None:
+        values = {k: v for k, v in (("direction", direction), ("mode", mode)) if v is not None}
+        self._call("save session settings", self.bus.set_session_settings, session_id, **values)
+        self.publish(SessionSettingsChanged(session_id=session_id, direction=direction, mode=mode))
+
+    def change_codec(self, session_id: str, codec: str) -> None:
+        """A resumed session switched codec: a WebM stream must start over with its header."""
+        self._call("save session settings", self.bus.set_session_settings, session_id, codec=codec)
+        self._save(session_id, webm_open=0)
+
+    def accept_chunk(self, conn: Connection, index: int, data: bytes) -> None:
+        """Publish one audio frame (index ``index``) and remember where numbering stands."""
+        assert conn.session_id is not None
+        self.publish(
+            AudioChunkReceived(
+                session_id=conn.session_id,
+                event_id=chunk_event_id(conn.session_id, index),
+                chunk_index=index,
+                codec=conn.codec,
+                sample_rate=conn.sample_rate,
+                data=data,
+                received_at=time.time(),
+            )
+        )
+        self._save(conn.session_id, next_chunk=index + 1, webm_open=int(conn.webm_open))
+
+    def skip_chunk(self, session_id: str, index: int) -> None:
+        """A refused frame still uses its index (client and server keep counting alike)."""
+        self._save(session_id, next_chunk=index + 1)
+
+    def end(self, conn: Connection, index: int, reason: str) -> None:
+        """The final (empty) audio chunk, then SessionEnded; both idempotent by id."""
+        assert conn.session_id is not None
+        sid = conn.session_id
+        self.publish(
+            AudioChunkReceived(
+                session_id=sid,
+                event_id=chunk_event_id(sid, index),
+                chunk_index=index,
+                codec=conn.codec,
+                sample_rate=conn.sample_rate,
+                final=True,
+                received_at=time.time(),
+            )
+        )
+        self._save(sid, next_chunk=index + 1, ended=1)
+        self.publish(SessionEnded(session_id=sid, event_id=derived_id(sid, "ended"), reason=reason))

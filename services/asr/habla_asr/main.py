@@ -1,0 +1,60 @@
+"""Bootstrap and run loop of the asr service.
+
+``python -m habla_asr`` (or ``habla-asr``): reads :class:`AsrConfig` from the
+environment, loads and warms up the model, then consumes ``speech.segmented`` and
+``speech.window`` as consumer group ``asr`` until SIGTERM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from habla_contracts import Event, SpeechWindow, UtteranceSegmented
+
+from .adapters import FasterWhisperTranscriber, Transcriber
+from .config import AsrConfig
+from .handlers import AsrHandler, Publish, SettingsLookup
+
+__all__ = ["KINDS", "bootstrap", "build", "main"]
+
+KINDS = (UtteranceSegmented.KIND, SpeechWindow.KIND)
+
+
+class SettingsSource(Protocol):
+    """The part of the bus the handler needs (``habla_common.bus.EventBus`` has it)."""
+
+    def session_settings(self, session_id: str) -> Mapping[str, str]: ...
+
+
+def bootstrap(
+    config: AsrConfig,
+    settings_lookup: SettingsLookup,
+    *,
+    transcriber: Transcriber | None = None,
+) -> AsrHandler:
+    """The service's handler with its dependencies; pass ``transcriber`` to override the model."""
+    return AsrHandler(transcriber or FasterWhisperTranscriber.from_config(config), config, settings_lookup)
+
+
+def build(
+    bus: SettingsSource, config: AsrConfig, **overrides: Any
+) -> tuple[
+    Callable[[Event, Publish], None],
+    Callable[[list[Event]], list[Event]],
+    Callable[[Event, str, Publish], None],
+]:
+    """``(handle, select, give_up)`` for :func:`habla_common.service.run_consumer` (``build=``)."""
+    handler = bootstrap(config, bus.session_settings, **overrides)
+    return handler.handle, handler.select, handler.give_up
+
+
+def main() -> None:
+    from habla_common.service import run_consumer
+
+    config = AsrConfig.from_env()  # a bad setting fails before Redis or the model is touched
+    run_consumer(service="asr", group="asr", kinds=KINDS, build=lambda bus: build(bus, config))
+
+
+if __name__ == "__main__":
+    main()
