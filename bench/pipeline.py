@@ -10,8 +10,8 @@ service, and corpus WER of the pipeline next to the WER of transcribing each who
 clip offline with the same model and settings.
 
 Latency is measured at the client, from the moment the audio was spoken (the session
-start plus the position in the audio of the first voiced frame, or of the last one plus
-the segmenter's 200 ms post-roll), as a microphone would produce it. So it includes the
+start plus the position in the audio of the first voiced frame, or of the first frame
+after the last voiced one), as a microphone would produce it. So it includes the
 250 ms chunking, the pause the segmenter waits for and all queueing. Settings come from
 the environment as for `habla up` (e.g. INGEST_FIRST_WINDOW_MS=450 python bench/pipeline.py).
 """

@@ -119,3 +119,31 @@ def test_up_prints_url_and_token_and_stops_everything_on_ctrl_c(tmp_path: Path, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_services_stop_when_the_supervisor_is_killed_outright(tmp_path: Path, redis_url: str, pg_url: str) -> None:
+    """SIGKILL gives `habla up` no chance to stop its children: they notice and stop themselves."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*HABLA, "up", "--host", "127.0.0.1", "--port", str(port)],
+        env=env_with(redis_url, pg_url, tmp_path / "data"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not proc.stdout.readline().startswith("token: "):
+            pass
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 4
+        proc.kill()
+        proc.wait()
+        _gone, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [c.cmdline() for c in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

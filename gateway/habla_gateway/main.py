@@ -13,7 +13,7 @@ import sys
 import uvicorn
 
 from habla_common.errors import ConfigError
-from habla_common.lifecycle import setup_logging
+from habla_common.lifecycle import setup_logging, stop_with_parent
 from habla_common.settings import Settings
 
 from .app import create_app
@@ -49,6 +49,7 @@ def main() -> None:
         sys.exit(f"habla-gateway: {e}")
     setup_logging(config.log_level, "gateway")
     uv = server_config(config, settings.redis_url, settings.database_url)
+    stop_with_parent()  # uvicorn shuts down gracefully on the SIGTERM this sends
     uvicorn.Server(uv).run()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -74,7 +75,7 @@ class Outbox:
         reported = False
         while True:
             try:
-                res = await self.r.xread({key: cursor}, count=100, block=self.block_ms)
+                res: Any = await self.r.xread({key: cursor}, count=100, block=self.block_ms)
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 log.warning("outbox read for %s failed: %s; retrying", session_id, e)
                 if not reported:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import redis
 
@@ -99,7 +99,7 @@ class SessionStore:
         settings = self._call("read session settings", self.bus.session_settings, session_id)
         if not settings:
             return None
-        raw = self._call("read session state", self.r.hgetall, _gw_key(session_id))
+        raw: Any = self._call("read session state", self.r.hgetall, _gw_key(session_id))
         gw = {k.decode(): v.decode() for k, v in raw.items()}
         return SessionRecord(
             session_id=session_id,
@@ -114,7 +114,7 @@ class SessionStore:
     def _save(self, session_id: str, **fields: str | int) -> None:
         def write() -> None:
             pipe = self.r.pipeline(transaction=False)
-            pipe.hset(_gw_key(session_id), mapping=fields)
+            pipe.hset(_gw_key(session_id), mapping=cast(Any, fields))
             pipe.expire(_gw_key(session_id), SESSION_TTL_S)
             pipe.execute()
 

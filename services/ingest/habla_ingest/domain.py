@@ -93,7 +93,7 @@ class Utterance:
     end_ms: int
     pcm: bytes  # int16 little-endian mono 16 kHz
     reason: str  # pause | cap | end
-    speech_end_ms: int = -1  # where the voice stopped (plus post-roll); end_ms runs on to where the pause was decided
+    speech_end_ms: int = -1  # where the voice stopped; end_ms runs on to where the pause was decided
 
     def __post_init__(self) -> None:
         if self.speech_end_ms < 0:
@@ -297,7 +297,7 @@ class Segmenter:
         # The utterance keeps the whole pause up to this decision: the audio is here anyway,
         # and Whisper transcribes the last words more reliably with silence after them.
         end = utt.end
-        speech_end = min(end, utt.silence_since + self._pad)
+        speech_end = utt.silence_since  # the first frame the voice was gone
         if utt.confirmed:
             out.append(
                 Utterance(utt.index, _ms(utt.start), _ms(end), utt.pcm(utt.start, end), "pause", _ms(speech_end))

@@ -65,8 +65,8 @@ def test_one_clip_gives_one_utterance_at_the_speech(fleurs: Fleurs, speech_bound
     assert (began.index, utt.index, utt.reason) == (0, 0, "pause")
     assert began.start_ms == utt.start_ms
     assert abs(utt.start_ms + PAD - on) <= TOL, (utt.start_ms, on)
-    assert abs(utt.speech_end_ms - PAD - off) <= TOL, (utt.speech_end_ms, off)
-    assert utt.speech_end_ms < utt.end_ms <= utt.speech_end_ms - PAD + 500 + 32  # the pause rides along
+    assert abs(utt.speech_end_ms - off) <= TOL, (utt.speech_end_ms, off)
+    assert utt.speech_end_ms < utt.end_ms <= utt.speech_end_ms + 500 + 32  # the pause rides along
     assert len(utt.pcm) == (utt.end_ms - utt.start_ms) * 16 * 2
     start = utt.start_ms * 16
     assert utt.pcm == clip[start : start + len(utt.pcm) // 2].astype("<i2").tobytes()
@@ -79,7 +79,7 @@ def test_clips_between_pauses_give_one_utterance_each(concatenated: Run) -> None
     assert [u.reason for u in utts] == ["pause"] * 4
     for u, (on, off) in zip(utts, truth, strict=True):
         assert abs(u.start_ms + PAD - on) <= TOL, (u.start_ms, on)
-        assert abs(u.speech_end_ms - PAD - off) <= TOL, (u.speech_end_ms, off)
+        assert abs(u.speech_end_ms - off) <= TOL, (u.speech_end_ms, off)
     # events come in order: began, windows, utterance, per index
     order = [(o.index, type(o).__name__) for o in out if not isinstance(o, Window)]
     assert order == [(i, k) for i in range(4) for k in ("SpeechBegan", "Utterance")]
@@ -173,7 +173,7 @@ def test_hysteresis_between_the_two_thresholds_keeps_the_utterance_open() -> Non
     out = feed([0.9] * 20 + [0.4] * 40 + [0.9] * 10 + [0.1] * 20)
     (utt,) = of(Utterance, out)
     assert utt.start_ms == 0 and utt.reason == "pause"
-    assert utt.speech_end_ms == (70 * FRAME) // 16 + PAD  # speech end + post-roll
+    assert utt.speech_end_ms == (70 * FRAME) // 16  # where the voice stopped
     assert utt.end_ms == (70 * FRAME) // 16 + 512  # ... and the audio runs on to the pause decision
 
 
@@ -183,5 +183,5 @@ def test_pre_roll_comes_before_speech_but_never_overlaps_the_previous_utterance(
     assert first.start_ms == 10 * 32 - PAD and second.start_ms == 60 * 32 - PAD
     out = feed([0.9] * 20 + [0.0] * 8 + [0.9] * 20 + [0.0] * 20, SegmenterOptions(silence_ms=256))
     first, second = of(Utterance, out)
-    assert first.speech_end_ms == 20 * 32 + PAD
+    assert first.speech_end_ms == 20 * 32
     assert second.start_ms == first.end_ms  # not 28 * 32 - PAD
