@@ -134,3 +134,30 @@ def test_webm_opus_from_a_phone_transcribes_as_well_as_pcm(runtime: Runtime) -> 
     wer_pcm, wer_webm = corpus_wer(refs, via_pcm), corpus_wer(refs, via_webm)
     print(f"\nWER over the socket: PCM {wer_pcm:.3f}, WebM/Opus {wer_webm:.3f}")
     assert wer_webm <= 1.10 * wer_pcm + 0.01
+
+
+def test_bad_input_mid_session_gets_clear_errors_and_the_session_goes_on(runtime: Runtime) -> None:
+    """Garbage bytes inside a phone's WebM stream, a 10 MB frame and broken JSON, then more speech."""
+    import os
+
+    clip = next(c for c in load_manifest() if c.path.name == "fleurs-es-008.wav")
+    pcm = np.concatenate([SILENCE, decode_file(clip.path), SILENCE])
+    seconds = len(pcm) / 16000
+    good = cut_chunks_like_mediarecorder(encode_webm_opus(pcm, bit_rate=64000), seconds)
+    frames: list[bytes | str] = [
+        *good[:4],  # the stream's header and the leading silence
+        os.urandom(3000),  # random bytes inside the WebM stream
+        b"\x00" * (10 * 2**20),  # a 10 MB frame
+        "{not json",
+        '{"type": "no.such.thing"}',
+        *good[4:],
+    ]
+    res = asyncio.run(
+        replay_chunks(runtime.ws_url, runtime.token, frames, codec="webm-opus", audio_ms=int(seconds * 1000))
+    )
+    codes = {e["code"] for e in res.errors}
+    assert {"frame_too_large", "bad_json", "unknown_type"} <= codes, res.errors
+    rejected = res.of_kind("audio.rejected")
+    assert rejected and rejected[0].data["code"] == "undecodable_audio" and rejected[0].data["message"]
+    text = " ".join(f["text"] for f in res.finals())
+    assert corpus_wer([clip.reference], [text]) < 0.2, text

@@ -57,7 +57,7 @@ async def replay_pcm(
     """Stream int16 mono 16 kHz ``pcm`` as PCM16 chunks and return every event the session produced."""
     data = np.asarray(pcm, dtype="<i2").tobytes()
     step = SAMPLE_RATE * chunk_ms // 1000 * 2
-    chunks = [data[i : i + step] for i in range(0, len(data), step)]
+    chunks: list[bytes | str] = [data[i : i + step] for i in range(0, len(data), step)]
     return await replay_chunks(
         ws_url, token, chunks, codec="pcm16", audio_ms=len(pcm) * 1000 // SAMPLE_RATE, chunk_ms=chunk_ms, **options
     )
@@ -66,7 +66,7 @@ async def replay_pcm(
 async def replay_chunks(
     ws_url: str,
     token: str,
-    chunks: list[bytes],
+    chunks: list[bytes | str],
     *,
     codec: str,
     audio_ms: int,
@@ -78,7 +78,10 @@ async def replay_chunks(
     on_sent: Callable[[int, int], None] | None = None,
     drain_timeout_s: float = 600.0,
 ) -> ReplayResult:
-    """Send ``chunks`` of ``codec`` audio (one every ``chunk_ms`` with ``realtime``) and collect the session."""
+    """Send ``chunks`` of ``codec`` audio (one every ``chunk_ms`` with ``realtime``) and collect the session.
+
+    A ``str`` among the chunks is sent as a text frame as it is (tests use this for control
+    frames and broken JSON in the middle of the audio)."""
     async with websockets.connect(f"{ws_url}?token={token}", max_size=16 * 2**20, ping_interval=20) as ws:
         start: dict[str, Any] = {"type": "session.start", "codec": codec, "direction": direction, "title": title}
         if codec == "pcm16":
