@@ -7,10 +7,14 @@
   ``Pcm16Decoder`` for raw PCM16 and ``WebmOpusDecoder`` (see :mod:`.webm`) for the
   WebM/Opus stream of a browser's MediaRecorder.
 * ``decode_file``: a whole recording (wav, mp3, m4a, ogg, webm) via PyAV, for replay.
+* ``CheckpointStore``: where a session's ``Checkpoint`` (timeline, utterance numbering,
+  decoder hand-over) survives the process; ``RedisCheckpointStore`` keeps it in the
+  hash ``ingest:<session>`` (one HSET + EXPIRE round trip per chunk).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,8 +27,11 @@ from .errors import DecodeError, UnsupportedAudio
 from .webm import WebmOpusDecoder
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointStore",
     "ChunkDecoder",
     "Pcm16Decoder",
+    "RedisCheckpointStore",
     "SileroDetector",
     "SpeechDetector",
     "WebmOpusDecoder",
@@ -85,6 +92,15 @@ class ChunkDecoder(Protocol):
         """End of stream: returns whatever was still held back."""
         ...
 
+    def checkpoint(self) -> tuple[bytes, bytes | None]:
+        """(init segment, held bytes) for :meth:`restore` in another process; held bytes
+        None: the restored decoder has to resync."""
+        ...
+
+    def restore(self, init: bytes, pending: bytes | None) -> None:
+        """Go on with a stream another decoder checkpointed (on a fresh decoder)."""
+        ...
+
 
 class Pcm16Decoder:
     """Raw PCM16 little-endian mono; resampled to 16 kHz if sent at another rate."""
@@ -114,6 +130,81 @@ class Pcm16Decoder:
         if self._resampler is None:
             return np.zeros(0, np.int16)
         return _concat(_pcm(self._resampler.resample(None)))
+
+    def checkpoint(self) -> tuple[bytes, bytes | None]:
+        return b"", b""  # stateless but for the resampler's few samples of delay
+
+    def restore(self, init: bytes, pending: bytes | None) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A session's state after its chunk ``last_chunk`` was handled and its events published."""
+
+    last_chunk: int
+    position: int  # session audio in samples up to the segmenter's next frame
+    unframed: bytes  # samples after ``position`` not yet framed (int16 LE, under one frame)
+    next_index: int  # the index the next utterance gets (an utterance in progress: its own)
+    utterances: int  # utterances of the session so far (for AudioDrained)
+    epoch: int
+    codec: str
+    sample_rate: int
+    init: bytes | None = None  # the decoder's init segment; None on save: as stored
+    pending: bytes | None = None  # bytes the decoder held; None: it resyncs on restore
+
+
+class CheckpointStore(Protocol):
+    def load(self, session_id: str) -> Checkpoint | None: ...
+
+    def save(self, session_id: str, checkpoint: Checkpoint) -> None: ...
+
+
+class RedisCheckpointStore:
+    """Checkpoints in the hash ``ingest:<session>``, expiring with the session's other keys."""
+
+    def __init__(self, client: Any, ttl_s: int = 7 * 24 * 3600, prefix: str = "ingest:") -> None:
+        self._r = client
+        self.ttl_s = ttl_s
+        self.prefix = prefix
+
+    def load(self, session_id: str) -> Checkpoint | None:
+        raw: dict[bytes, bytes] = self._r.hgetall(self.prefix + session_id)
+        if not raw or b"last_chunk" not in raw:
+            return None
+        return Checkpoint(
+            last_chunk=int(raw[b"last_chunk"]),
+            position=int(raw[b"position"]),
+            unframed=raw.get(b"unframed", b""),
+            next_index=int(raw[b"next_index"]),
+            utterances=int(raw[b"utterances"]),
+            epoch=int(raw.get(b"epoch", b"0")),
+            codec=raw[b"codec"].decode(),
+            sample_rate=int(raw[b"sample_rate"]),
+            init=raw.get(b"init", b""),
+            pending=raw[b"pending"][1:] if raw.get(b"pending") else None,
+        )
+
+    def save(self, session_id: str, checkpoint: Checkpoint) -> None:
+        c = checkpoint
+        fields: dict[str, Any] = {
+            "last_chunk": c.last_chunk,
+            "position": c.position,
+            "unframed": c.unframed,
+            "next_index": c.next_index,
+            "utterances": c.utterances,
+            "epoch": c.epoch,
+            "codec": c.codec,
+            "sample_rate": c.sample_rate,
+            "pending": b"" if c.pending is None else b"+" + c.pending,  # b"": resync
+        }
+        if c.init is not None:
+            fields["init"] = c.init
+        key = self.prefix + session_id
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hset(key, mapping=fields)
+        pipe.expire(key, self.ttl_s)
+        pipe.execute()
 
 
 def make_decoder(codec: str, sample_rate: int, *, resume: bool = False) -> ChunkDecoder:

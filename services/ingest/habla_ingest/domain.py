@@ -194,6 +194,21 @@ class Segmenter:
     def in_speech(self) -> bool:
         return self._utt is not None and self._utt.confirmed
 
+    @property
+    def frame_position(self) -> int:
+        """Start of the next frame: ``position`` less the samples not yet framed."""
+        return self._pos
+
+    @property
+    def unframed(self) -> npt.NDArray[np.int16]:
+        """The samples after ``frame_position`` (fewer than a frame), waiting for more."""
+        return self._tail
+
+    @property
+    def open_index(self) -> int | None:
+        """Index of the confirmed utterance in progress, if any."""
+        return self._utt.index if self._utt is not None and self._utt.confirmed else None
+
     def push(self, samples: npt.NDArray[np.generic]) -> list[Output]:
         """Feed samples (int16, or float in [-1, 1]); returns what they completed."""
         pcm = to_int16(samples)

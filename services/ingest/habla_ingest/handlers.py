@@ -12,12 +12,22 @@ republishes exactly them; older chunks are skipped.
 A session ends on a ``final`` chunk (flush, AudioDrained) or when it has been idle
 for ``session_idle_s`` or is the least recently used beyond ``max_sessions`` (flush,
 no AudioDrained). A small tombstone keeps its utterance index and timeline, so a
-session that comes back continues where it was. A session first seen mid-way
-(``chunk_index > 0`` and no tombstone: e.g. this process restarted) starts a new
-*epoch*: utterance indices start at that chunk index and ids include the epoch, so
-they cannot collide with what an earlier process published. Its times restart at 0
-(nothing tells ingest how much audio came before) and its AudioDrained counts only
-the utterances of this epoch.
+session that comes back continues where it was.
+
+Crash/restart: with a ``CheckpointStore`` every handled chunk leaves a checkpoint
+(after its events were published): last chunk index, audio position (and the
+unframed samples), next utterance index, utterances so far, codec and the decoder's
+hand-over (webm: init segment and held bytes). A session first seen by this process
+continues from its checkpoint: chunks up to ``last_chunk`` are skipped (their events
+are out), the timeline, numbering and AudioDrained count go on. An utterance in
+progress at the crash restarts at the checkpoint's position under its own index
+(its audio before that is lost; its SpeechStarted and first windows were published
+already, the bus drops their re-derived ids). Silero's state starts afresh.
+
+A session first seen mid-way with no checkpoint (``chunk_index > 0``; no store, or
+it expired) starts a new *epoch*: utterance indices start at that chunk index and
+ids include the epoch, so they cannot collide with what an earlier process
+published. Its times restart at 0 and its AudioDrained counts only this epoch.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from habla_contracts import (
     derived_id,
 )
 
-from .adapters import ChunkDecoder, SileroDetector, SpeechDetector, make_decoder
+from .adapters import Checkpoint, CheckpointStore, ChunkDecoder, SileroDetector, SpeechDetector, make_decoder
 from .config import IngestConfig
 from .domain import SAMPLE_RATE, Output, Segmenter, SpeechBegan, Utterance, Window
 from .errors import DecodeError, UnsupportedAudio
@@ -72,6 +82,7 @@ class _Session:
     last_events: tuple[Event, ...] = ()
     received_at: float = 0.0
     seen_at: float = 0.0
+    saved_init: bytes = b""  # the init segment the checkpoint holds
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class IngestHandler:
         decoder_factory: DecoderFactory | None = None,
         clock: Callable[[], float] | None = None,
         max_tombstones: int = 4096,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.config = config
         self._options = config.segmenter_options()
@@ -101,6 +113,7 @@ class IngestHandler:
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
         self._tombs: OrderedDict[str, _Tombstone] = OrderedDict()
         self._max_tombstones = max_tombstones
+        self._checkpoints = checkpoints
 
     @property
     def live_sessions(self) -> list[str]:
@@ -115,6 +128,7 @@ class IngestHandler:
             if event.chunk_index == state.last_chunk:  # redelivered: same events, same ids
                 for ev in state.last_events:
                     publish(ev)
+                self._save(state)
                 if event.final:
                     self._forget(state)
             return
@@ -122,9 +136,12 @@ class IngestHandler:
             tomb = self._tombs.get(event.session_id)
             if tomb is not None and event.chunk_index <= tomb.last_chunk:
                 return  # already handled before the session was flushed
+            saved = self._checkpoints.load(event.session_id) if tomb is None and self._checkpoints else None
+            if saved is not None and event.chunk_index <= saved.last_chunk:
+                return  # handled (events published) by an earlier process
             self._evict(now, publish, keep=1)
             try:
-                state = self._open(event, tomb)
+                state = self._open(event, tomb, saved)
             except UnsupportedAudio as e:
                 publish(self._rejected(event, "unsupported_codec", str(e)))
                 return
@@ -134,6 +151,7 @@ class IngestHandler:
         state.last_chunk, state.last_events, state.received_at = event.chunk_index, tuple(events), event.received_at
         for ev in events:
             publish(ev)
+        self._save(state)
         if event.final:
             self._forget(state)
         self._evict(now, publish, keep=0)
@@ -145,7 +163,9 @@ class IngestHandler:
 
     # --- sessions --------------------------------------------------------------
 
-    def _open(self, event: AudioChunkReceived, tomb: _Tombstone | None) -> _Session:
+    def _open(self, event: AudioChunkReceived, tomb: _Tombstone | None, saved: Checkpoint | None) -> _Session:
+        if saved is not None:
+            return self._restore(event, saved)
         resume = event.chunk_index > 0
         if tomb is not None:
             epoch, first, position, before = tomb.epoch, tomb.next_index, tomb.position, tomb.utterances
@@ -160,6 +180,52 @@ class IngestHandler:
         self._sessions[event.session_id] = state
         log.info("session %s opened (%s, chunk %d)", event.session_id, event.codec, event.chunk_index)
         return state
+
+    def _restore(self, event: AudioChunkReceived, saved: Checkpoint) -> _Session:
+        decoder = self._decoder_factory(saved.codec, saved.sample_rate, True)
+        decoder.restore(saved.init or b"", saved.pending)
+        detector = self._detector_factory()
+        segmenter = Segmenter(
+            self._options, detector.probability, first_index=saved.next_index, start_sample=saved.position
+        )
+        segmenter.push(np.frombuffer(saved.unframed, dtype="<i2").astype(np.int16))  # under a frame: no output
+        state = _Session(
+            event.session_id, saved.codec, saved.sample_rate, decoder, segmenter, saved.epoch, saved.utterances
+        )
+        state.last_chunk, state.saved_init = saved.last_chunk, saved.init or b""
+        self._sessions[event.session_id] = state
+        log.info(
+            "session %s restored at chunk %d (%d ms, next utterance %d)",
+            event.session_id,
+            event.chunk_index,
+            segmenter.position_ms,
+            saved.next_index,
+        )
+        return state
+
+    def _save(self, state: _Session) -> None:
+        """Checkpoint the session (after the events of its last chunk were published)."""
+        if self._checkpoints is None or state.last_chunk < 0:
+            return
+        seg = state.segmenter
+        init, pending = state.decoder.checkpoint()
+        open_index = seg.open_index
+        self._checkpoints.save(
+            state.session_id,
+            Checkpoint(
+                last_chunk=state.last_chunk,
+                position=seg.frame_position,
+                unframed=seg.unframed.astype("<i2", copy=False).tobytes(),
+                next_index=seg.next_index if open_index is None else open_index,
+                utterances=state.utterances_before + seg.utterances,
+                epoch=state.epoch,
+                codec=state.codec,
+                sample_rate=state.sample_rate,
+                init=None if init == state.saved_init else init,
+                pending=pending,
+            ),
+        )
+        state.saved_init = init
 
     def _forget(self, state: _Session) -> None:
         self._sessions.pop(state.session_id, None)
@@ -178,6 +244,7 @@ class IngestHandler:
         self._forget(state)
         for ev in events:
             publish(ev)
+        self._save(state)
 
     def _evict(self, now: float, publish: Publish, *, keep: int) -> None:
         """Flush idle sessions and the least recently used beyond the limit (room for ``keep``)."""

@@ -29,6 +29,12 @@ Errors and recovery (what we chose):
   stream; the session's timeline just continues.
 * ``resume=True`` joins a stream mid-way (e.g. the session's state was lost): the
   first sync point is taken and the track is assumed to be Opus 48 kHz.
+* ``checkpoint()`` / ``restore()``: what another process needs to go on with the
+  stream exactly: the stream's init segment (EBML header up to the first Cluster,
+  captured as it goes by) and the bytes held at an element boundary. A restored
+  decoder walks the init segment (track, codec private) and continues with the
+  held bytes; if there were none to hand over (resyncing, or skipping an element)
+  it resumes at the next sync point.
 
 Not supported (raise ``DecodeError``): laced blocks and codecs other than Opus.
 """
@@ -60,6 +66,7 @@ TRACKS, SIMPLE_BLOCK, BLOCK_GROUP, BLOCK, TIMECODE = 0x1654AE6B, 0xA3, 0xA0, 0xA
 TRACK_ENTRY, TRACK_NUMBER, TRACK_TYPE, CODEC_ID, CODEC_PRIVATE = 0xAE, 0xD7, 0x83, 0x86, 0x63A2
 AUDIO, CHANNELS, DISCARD_PADDING = 0xE1, 0x9F, 0x75A2
 MAX_BLOCK = 16 * 1024  # an Opus block of 120 ms at 510 kbit/s is under 8 KiB
+MAX_INIT = 256 * 1024  # an init segment (EBML header .. first Cluster) longer than this is not kept
 
 ENTERED = {SEGMENT, CLUSTER}  # masters we step into (the only ones that may have unknown size)
 PARSED = {EBML, TRACKS, SIMPLE_BLOCK, BLOCK_GROUP}  # payload read whole and looked at
@@ -233,6 +240,9 @@ class WebmOpusDecoder:
         self._carry: list[Pcm] = []
         self._refused: str | None = None  # why the current stream's track cannot be decoded
         self._pts = 0  # 48 kHz samples decoded (packet timestamps for the Opus decoder)
+        self._init = bytearray()  # the current stream's first bytes, until its first Cluster
+        self._init_open = False
+        self.init_segment = b""  # EBML header up to the first Cluster of the current stream
         self.bad_packets = 0
         self.resyncs = 0
 
@@ -245,6 +255,7 @@ class WebmOpusDecoder:
         if data[:4] == EBML_MAGIC and (self._buf or self._skip):
             self._buf.clear()  # MediaRecorder restarted: the old stream's cut-off tail is moot
             self._skip, self._synced = 0, True
+        self._capture_init(data)
         self._buf += data
         out, errors = self._carry, []
         self._carry = []
@@ -300,6 +311,52 @@ class WebmOpusDecoder:
         """Forget buffered bytes; the next ones are picked up at a sync point."""
         self._buf.clear()
         self._skip, self._synced = 0, False
+
+    def checkpoint(self) -> tuple[bytes, bytes | None]:
+        """(init segment, held bytes): enough for :meth:`restore` in another process to
+        go on with the next chunk. Held bytes are None where they cannot be handed over
+        (resyncing, or in the middle of a skipped element): the restored decoder resyncs."""
+        exact = self._synced and not self._skip and not self._fresh and not self._init_open
+        return self.init_segment, bytes(self._buf) if exact else None
+
+    def restore(self, init: bytes, pending: bytes | None) -> None:
+        """Continue a stream from a :meth:`checkpoint` of another decoder (call it first)."""
+        if init[:4] == EBML_MAGIC:
+            self._buf.clear()
+            self._skip, self._synced, self._fresh = 0, True, False
+            self._buf += init
+            out: list[Pcm] = []
+            try:
+                while self._buf:
+                    if self._skip:
+                        n = min(self._skip, len(self._buf))
+                        del self._buf[:n]
+                        self._skip -= n
+                    elif not self._step(out):
+                        break
+            except (_Garbage, _Unsupported):
+                pass  # a damaged init segment: the track is taken from the first block then
+            self.init_segment = init
+        self._buf.clear()
+        self._skip, self._fresh, self._init_open = 0, False, False
+        if pending is None:
+            self._synced = False
+        else:
+            self._buf += pending
+            self._synced = True
+
+    def _capture_init(self, data: bytes) -> None:
+        if data[:4] == EBML_MAGIC:
+            self._init.clear()
+            self._init_open = True
+        if not self._init_open:
+            return
+        self._init += data
+        at = self._init.find(CLUSTER_ID)
+        if at >= 0 or len(self._init) > MAX_INIT:
+            self.init_segment = bytes(self._init[:at]) if at >= 0 else b""
+            self._init.clear()
+            self._init_open = False
 
     # --- walking ---------------------------------------------------------------
 
