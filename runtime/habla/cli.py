@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from habla_common.settings import default_data_dir
+from habla_common.transcript import clock
 
 console = Console()
 
@@ -156,7 +157,7 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
             n_finals += 1
             progress.update(done, completed=n_finals)
             d = ev.data
-            stamp = _clock(d["start_ms"])
+            stamp = clock(d["start_ms"])
             if d["text"]:
                 live.console.print(f"[cyan]{stamp}[/] {d['text']}")
             partial.plain = ""
@@ -173,11 +174,6 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
     for err in result.errors:
         console.print(f"[red]error[/] {err.get('code')}: {err.get('message')}")
     return result
-
-
-def _clock(ms: int) -> str:
-    s = ms // 1000
-    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def _write_outputs(file: Path, result: Any, out_dir: Path | None, json_path: Path | None) -> None:
