@@ -48,6 +48,9 @@ def test_replay_writes_transcripts_and_json(tmp_path: Path, redis_url: str, pg_u
     assert normalise(utt["source_text"]).split()[:3] == ref.split()[:3]
     md, srt = (tmp_path / "fleurs-es-000.md").read_text(), (tmp_path / "fleurs-es-000.srt").read_text()
     assert "viajeros" in md and "viajeros" in srt and "-->" in srt
+    assert utt["translation"] and utt["translation_status"] in ("ok", "fallback")
+    assert f"> {utt['translation']}" in md  # the English under the Spanish
+    assert utt["translation"] in out.stdout  # and in the terminal view
 
 
 def test_replay_of_a_file_that_is_not_audio_says_so(tmp_path: Path) -> None:

@@ -28,6 +28,8 @@ def _sample(cls: type[Event]) -> Event:
             values[f.name] = True
         elif f.type in ("str", "str | None"):
             values[f.name] = "x"
+        elif str(f.type).startswith("tuple"):
+            values[f.name] = ({"heard": "x", "start": 3, "nested": [1, 2]},)
     return cls(**values)  # type: ignore[arg-type]
 
 

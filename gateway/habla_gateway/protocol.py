@@ -105,7 +105,24 @@ class Ping:
     pass
 
 
-ClientMessage = SessionStart | SettingsChange | SessionEnd | Ping
+TERM_KINDS = ("idiom", "word", "phrase", "correction")
+_MAX_TERM = 300
+
+
+@dataclass(frozen=True)
+class SaveTerm:
+    """The user saved something to study (an idiom card's Save button, a word)."""
+
+    term_kind: str
+    text: str
+    meaning: str = ""
+    literal: str = ""
+    example: str = ""
+    utterance_id: str = ""
+    language: str = "es"
+
+
+ClientMessage = SessionStart | SettingsChange | SessionEnd | Ping | SaveTerm
 
 
 def _opt_str(obj: dict[str, Any], key: str) -> str | None:
@@ -174,11 +191,27 @@ def _ping(_obj: dict[str, Any]) -> Ping:
     return Ping()
 
 
+def _save(obj: dict[str, Any]) -> SaveTerm:
+    kind = _choice(obj, "kind", TERM_KINDS)
+    text = " ".join((_opt_str(obj, "text") or "").split())
+    if kind is None or not text:
+        raise ProtocolError(BAD_VALUE, f"save needs 'kind' ({', '.join(TERM_KINDS)}) and a non-empty 'text'")
+    fields = {k: " ".join((_opt_str(obj, k) or "").split())[:_MAX_TERM] for k in ("meaning", "literal", "example")}
+    return SaveTerm(
+        term_kind=kind,
+        text=text[:_MAX_TERM],
+        utterance_id=(_opt_str(obj, "utterance_id") or "")[:100],
+        language=_choice(obj, "language", ("es", "en")) or "es",
+        **fields,
+    )
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "session.start": _session_start,
     "settings": _settings,
     "session.end": _session_end,
     "ping": _ping,
+    "save": _save,
 }
 
 

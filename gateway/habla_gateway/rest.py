@@ -170,6 +170,30 @@ async def get_session(request: Request) -> Response:
 
 
 _FORMATS = ("json", "md", "srt")
+# each utterance with the newest revision of its translation (re-translations append revisions)
+_TRANSCRIPT_QUERY = (
+    "SELECT u.utterance_id, u.idx, u.start_ms, u.end_ms, u.text, u.language, u.dropped, u.reason, "
+    "t.revision, t.corrected, t.translation, t.status, t.corrections, t.idioms, t.model, "
+    "t.source_language, t.target_language "
+    "FROM utterances u LEFT JOIN LATERAL (SELECT * FROM translations tr WHERE tr.utterance_id = u.utterance_id "
+    "ORDER BY tr.revision DESC LIMIT 1) t ON true WHERE u.session_id = %s ORDER BY u.idx"
+)
+
+
+def _translation_json(r: dict[str, Any]) -> dict[str, Any] | None:
+    if r["revision"] is None:
+        return None
+    return {
+        "revision": r["revision"],
+        "text": r["translation"],
+        "corrected": r["corrected"],
+        "status": r["status"],
+        "source_language": r["source_language"],
+        "target_language": r["target_language"],
+        "corrections": r["corrections"],
+        "idioms": r["idioms"],
+        "model": r["model"],
+    }
 
 
 @requires_token
@@ -184,11 +208,7 @@ async def get_transcript(request: Request) -> Response:
         session = await _load_session(conn, session_id)
         if session is None:
             return _not_found(session_id)
-        cur = await conn.execute(
-            "SELECT utterance_id, idx, start_ms, end_ms, text, language, dropped, reason FROM utterances "
-            "WHERE session_id = %s ORDER BY idx",
-            (session_id,),
-        )
+        cur = await conn.execute(_TRANSCRIPT_QUERY, (session_id,))
         rows = await cur.fetchall()
     if fmt == "json":
         return JSONResponse(
@@ -205,13 +225,21 @@ async def get_transcript(request: Request) -> Response:
                         "text": r["text"],
                         "language": r["language"] or None,
                         "dropped": r["dropped"] or None,
+                        "translation": _translation_json(r),
                     }
                     for r in rows
                 ],
             }
         )
     lines = [
-        Line(start_ms=r["start_ms"] or 0, end_ms=r["end_ms"] or 0, text=r["text"] or "", language=r["language"] or "")
+        Line(
+            start_ms=r["start_ms"] or 0,
+            end_ms=r["end_ms"] or 0,
+            text=(r["corrected"] or r["text"] or "") if r["revision"] is not None else (r["text"] or ""),
+            language=r["language"] or "",
+            translation=r["translation"] or None,
+            idioms=list(r["idioms"] or []),
+        )
         for r in rows
     ]
     title = session["title"] or f"Session {session_id}"

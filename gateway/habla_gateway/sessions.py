@@ -30,9 +30,12 @@ from habla_contracts import (
     SessionEnded,
     SessionSettingsChanged,
     SessionStarted,
+    TermSaved,
     derived_id,
     new_id,
 )
+
+from .protocol import SaveTerm
 
 __all__ = ["Connection", "SessionRecord", "SessionStore", "chunk_event_id"]
 
@@ -149,6 +152,23 @@ class SessionStore:
         values = {k: v for k, v in (("direction", direction), ("mode", mode)) if v is not None}
         self._call("save session settings", self.bus.set_session_settings, session_id, **values)
         self.publish(SessionSettingsChanged(session_id=session_id, direction=direction, mode=mode))
+
+    def save_term(self, session_id: str, term: SaveTerm) -> None:
+        """Publish what the user saved; its id derives from what it is, so saving twice is one save."""
+        self.publish(
+            TermSaved(
+                session_id=session_id,
+                event_id=derived_id("term.saved", session_id, term.term_kind, term.text.lower()),
+                term_id=derived_id("term", term.term_kind, term.text.lower()),
+                term_kind=term.term_kind,
+                text=term.text,
+                meaning=term.meaning,
+                literal=term.literal,
+                example=term.example,
+                utterance_id=term.utterance_id,
+                language=term.language,
+            )
+        )
 
     def change_codec(self, session_id: str, codec: str) -> None:
         """A resumed session switched codec: a WebM stream must start over with its header."""

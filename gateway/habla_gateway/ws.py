@@ -157,6 +157,10 @@ class SocketSession:
             await self.run_sync(self.store.change_settings, self.conn.session_id, msg.direction, msg.mode)
             self.conn.direction = msg.direction or self.conn.direction
             self.conn.mode = msg.mode or self.conn.mode
+        elif isinstance(msg, p.SaveTerm):
+            if not self.conn.started:
+                raise ProtocolError(p.NO_SESSION, "send session.start first")
+            await self.run_sync(self.store.save_term, self.conn.session_id, msg)
         elif isinstance(msg, p.SessionEnd):
             if not self.conn.started:
                 raise ProtocolError(p.NO_SESSION, "send session.start first")

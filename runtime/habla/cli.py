@@ -21,6 +21,8 @@ from rich.text import Text
 from habla_common.settings import default_data_dir
 from habla_common.transcript import clock
 
+from .translate_cli import eval_group, idioms, render_translation, retranslate, translate
+
 console = Console()
 
 
@@ -87,6 +89,13 @@ def _load_audio(path: Path) -> Any:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--realtime", is_flag=True, help="Send the audio at real-time pace, like a live microphone.")
 @click.option(
+    "--direction",
+    type=click.Choice(["es-en", "en-es", "auto"]),
+    default="es-en",
+    show_default=True,
+    help="Spanish to English, English to Spanish, or detect per utterance.",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -106,6 +115,7 @@ def _load_audio(path: Path) -> Any:
 def replay(
     file: Path,
     realtime: bool,
+    direction: str,
     out_dir: Path | None,
     json_path: Path | None,
     url: str | None,
@@ -117,19 +127,19 @@ def replay(
 
     pcm = _load_audio(file)
     if url:
-        result = _replay_live(url, token or os.environ.get("HABLA_TOKEN", ""), pcm, realtime, file.name)
+        result = _replay_live(url, token or os.environ.get("HABLA_TOKEN", ""), pcm, realtime, file.name, direction)
     else:
         with console.status("starting Habla (loading models)…"):
             ctx = running(data_dir=_data_dir(data_dir))
             rt = ctx.__enter__()
         try:
-            result = _replay_live(rt.ws_url, rt.token, pcm, realtime, file.name)
+            result = _replay_live(rt.ws_url, rt.token, pcm, realtime, file.name, direction)
         finally:
             ctx.__exit__(None, None, None)
     _write_outputs(file, result, out_dir, json_path)
 
 
-def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) -> Any:
+def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str, direction: str = "es-en") -> Any:
     from .replay import Received, replay_pcm
 
     partial = Text("")
@@ -142,7 +152,7 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
         transient=True,
     )
     sent = progress.add_task("audio sent (chunks)", total=1)
-    done = progress.add_task("utterances transcribed", total=None)
+    done = progress.add_task("utterances translated", total=None)
     table = Table.grid()
     table.add_row(partial)
     table.add_row(progress)
@@ -153,14 +163,24 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
         if ev.kind == "asr.partial":
             partial.plain = f"… {ev.data['committed']} {ev.data['tentative']}".rstrip()
             partial.stylize("dim")
+        elif ev.kind == "translation.partial":
+            partial.plain = partial.plain.split("\n")[0] + f"\n  {ev.data['text']}"
+            partial.stylize("dim")
         elif ev.kind == "asr.final":
+            d = ev.data
+            if d["text"]:
+                live.console.print(f"[cyan]{clock(d['start_ms'])}[/] {d['text']}")
+            partial.plain = ""
+        elif ev.kind == "idiom.detected":
+            d = ev.data
+            live.console.print(f"         [magenta]idiom[/] [bold]{d['phrase']}[/] ({d['canonical']}): {d['meaning']}")
+        elif ev.kind == "correction.detected":
+            d = ev.data
+            live.console.print(f"         [yellow]correction[/] {d['said']} → [bold]{d['correct']}[/] ({d['why']})")
+        elif ev.kind == "translation.final":
             n_finals += 1
             progress.update(done, completed=n_finals)
-            d = ev.data
-            stamp = clock(d["start_ms"])
-            if d["text"]:
-                live.console.print(f"[cyan]{stamp}[/] {d['text']}")
-            partial.plain = ""
+            live.console.print(render_translation(ev.data))
         elif ev.kind == "audio.drained":
             progress.update(done, total=ev.data["utterances"])
 
@@ -169,7 +189,17 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str) 
 
     with Live(table, console=console, refresh_per_second=8, transient=True) as live:
         result = asyncio.run(
-            replay_pcm(ws_url, token, pcm, realtime=realtime, title=title, on_event=on_event, on_sent=on_sent)
+            replay_pcm(
+                ws_url,
+                token,
+                pcm,
+                realtime=realtime,
+                title=title,
+                direction=direction,
+                on_event=on_event,
+                on_sent=on_sent,
+                translations=True,
+            )
         )
     for err in result.errors:
         console.print(f"[red]error[/] {err.get('code')}: {err.get('message')}")
@@ -211,7 +241,10 @@ def _write_outputs(file: Path, result: Any, out_dir: Path | None, json_path: Pat
                             "speaker": f.get("speaker"),
                             "source_text": f["text"],
                             "language": f["language"],
+                            "corrected": f.get("corrected"),
+                            "corrections": f.get("corrections") or [],
                             "translation": f.get("translation"),
+                            "translation_status": f.get("status"),
                             "idioms": f.get("idioms") or [],
                             "dropped": f["dropped"] or None,
                         }
@@ -239,7 +272,7 @@ def rebuild(data_dir: str | None) -> None:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("replaying the log", total=None)
             n = do_rebuild(inf.database_url, lambda i, total: progress.update(task, completed=i, total=total))
-    console.print(f"rebuilt sessions and utterances from {n} events")
+    console.print(f"rebuilt the read models from {n} events")
 
 
 @main.command()
@@ -254,6 +287,11 @@ def migrate(data_dir: str | None) -> None:
         applied = do_migrate(inf.database_url)
     console.print(f"applied: {', '.join(applied) or 'nothing (up to date)'}")
 
+
+main.add_command(translate)
+main.add_command(idioms)
+main.add_command(retranslate)
+main.add_command(eval_group)
 
 if __name__ == "__main__":
     main()

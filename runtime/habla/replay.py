@@ -2,7 +2,8 @@
 
 The client speaks the same WebSocket protocol as the phone: ``session.start``, binary
 PCM16 chunks, ``session.end``; it then waits until the ingest reports how many
-utterances the audio held (``audio.drained``) and a final has arrived for each.
+utterances the audio held (``audio.drained``) and a final has arrived for each (with
+``translations=True``, also a translation final for each).
 """
 
 from __future__ import annotations
@@ -39,7 +40,19 @@ class ReplayResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def finals(self) -> list[dict[str, Any]]:
-        out = {e.data["index"]: e.data for e in self.events if e.kind == "asr.final"}
+        """Final transcripts in order, each with its newest translation merged in
+        (``translation``, ``corrected``, ``idioms``, ``status``) when one arrived."""
+        out = {e.data["index"]: dict(e.data) for e in self.events if e.kind == "asr.final"}
+        for t in sorted(self.of_kind("translation.final"), key=lambda e: e.data["revision"]):
+            f = out.get(t.data["index"])
+            if f is not None:
+                f.update(
+                    translation=t.data["translation"],
+                    corrected=t.data["corrected"],
+                    idioms=list(t.data["idioms"]),
+                    corrections=list(t.data["corrections"]),
+                    status=t.data["status"],
+                )
         return [out[i] for i in sorted(out)]
 
     def of_kind(self, kind: str) -> list[Received]:
@@ -77,6 +90,7 @@ async def replay_chunks(
     on_event: Callable[[Received], None] | None = None,
     on_sent: Callable[[int, int], None] | None = None,
     drain_timeout_s: float = 600.0,
+    translations: bool = False,
 ) -> ReplayResult:
     """Send ``chunks`` of ``codec`` audio (one every ``chunk_ms`` with ``realtime``) and collect the session.
 
@@ -108,13 +122,21 @@ async def replay_chunks(
         sender = asyncio.create_task(send())
         expected: int | None = None
         finals: set[int] = set()
+        translated: set[int] = set()
+
+        def waiting() -> bool:
+            if expected is None or len(finals) < expected:
+                return True
+            return translations and len(translated) < expected
+
         deadline = time.monotonic() + drain_timeout_s + (audio_ms / 1000 if realtime else 0)
         try:
-            while expected is None or len(finals) < expected:
+            while waiting():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(
-                        f"session {result.session_id}: {len(finals)} finals of {expected} after the audio ended"
+                        f"session {result.session_id}: {len(finals)} finals and {len(translated)} translations "
+                        f"of {expected} after the audio ended"
                     )
                 msg = json.loads(await asyncio.wait_for(ws.recv(), remaining))
                 if msg.get("type") == "error":
@@ -128,6 +150,8 @@ async def replay_chunks(
                     expected = int(ev.data["utterances"])
                 elif ev.kind == "asr.final":
                     finals.add(int(ev.data["index"]))
+                elif ev.kind == "translation.final":
+                    translated.add(int(ev.data["index"]))
                 if on_event:
                     on_event(ev)
             await sender

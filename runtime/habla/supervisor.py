@@ -30,8 +30,12 @@ SERVICES: dict[str, str] = {
     "recorder": "habla_recorder",
     "ingest": "habla_ingest",
     "asr": "habla_asr",
+    "translate": "habla_translate",
+    "worker": "habla.worker",
     "gateway": "habla_gateway",
 }
+# services that read streams as a consumer group (same name); ready once a member holds leases
+CONSUMERS = ("recorder", "ingest", "asr", "translate")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -138,11 +142,17 @@ class Runtime:
                 if child.proc is not None and child.proc.poll() is not None:
                     tail = (self.log_dir / f"{name}.log").read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"{name} exited with {child.proc.returncode} at start:\n{tail}")
-            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/api/health", timeout=2) as r:
-                if r.status == 200 and self._workers_ready():
-                    return
+            if self._gateway_healthy() and self._workers_ready():
+                return
             time.sleep(0.3)
         raise RuntimeError(f"services not ready after {timeout:.0f} s; logs in {self.log_dir}")
+
+    def _gateway_healthy(self) -> bool:
+        if "gateway" not in self.children:
+            return True
+        with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/api/health", timeout=2) as r:
+            return bool(r.status == 200)
+        return False
 
     def _workers_ready(self) -> bool:
         """Every consumer group has a live member holding leases."""
@@ -150,7 +160,7 @@ class Runtime:
 
         r = redis.Redis.from_url(self.infra.redis_url)
         try:
-            return all(r.zcard(f"members:{g}") > 0 for g in ("ingest", "asr", "recorder"))
+            return all(r.zcard(f"members:{g}") > 0 for g in CONSUMERS if g in self.children)
         finally:
             r.close()
 

@@ -39,6 +39,8 @@ class EventStore(Protocol):
 
     def session_events(self, session_id: str, after: int = 0) -> list[Stored]: ...
 
+    def events_of_kind(self, kind: str, after: int = 0) -> list[Stored]: ...
+
 
 def connect_pg(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     try:
@@ -88,4 +90,11 @@ class PostgresEventStore:
         return self._rows(
             "SELECT position, kind, seq, payload FROM events WHERE session_id = %s AND position > %s ORDER BY position",
             (session_id, after),
+        )
+
+    def events_of_kind(self, kind: str, after: int = 0) -> list[Stored]:
+        """Every recorded event of one kind, in log order (e.g. all saved terms)."""
+        return self._rows(
+            "SELECT position, kind, seq, payload FROM events WHERE kind = %s AND position > %s ORDER BY position",
+            (kind, after),
         )

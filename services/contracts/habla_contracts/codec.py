@@ -50,11 +50,19 @@ def from_dict(kind: str, state: dict[str, Any], v: int | None = None) -> Event:
         version += 1
     if version > cls.V:
         raise UndecodableEvent(f"{kind} v{version} is newer than this reader (v{cls.V})")
-    known = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {k: _tupled(fields[k], val) for k, val in state.items() if k in fields}
     try:
-        return cls(**{k: val for k, val in state.items() if k in known})
+        return cls(**values)
     except TypeError as e:
         raise UndecodableEvent(f"{kind} payload does not fit its class: {e}") from e
+
+
+def _tupled(f: dataclasses.Field[Any], value: Any) -> Any:
+    """msgpack reads arrays back as lists; tuple-typed fields get their tuples back."""
+    if isinstance(value, list) and str(f.type).startswith("tuple"):
+        return tuple(value)
+    return value
 
 
 def encode(event: Event) -> bytes:

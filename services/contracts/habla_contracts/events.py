@@ -27,17 +27,26 @@ __all__ = [
     "DIRECTIONS",
     "EVENT_TYPES",
     "MODES",
+    "TRANSLATION_STATUSES",
     "AudioChunkReceived",
     "AudioDrained",
     "AudioRejected",
+    "CorrectionDetected",
     "Event",
+    "IdiomDetected",
+    "RetranslationCompleted",
+    "RetranslationRequested",
     "SessionEnded",
     "SessionSettingsChanged",
     "SessionStarted",
     "SpeechStarted",
     "SpeechWindow",
+    "TermSaved",
+    "TopicSummarized",
     "TranscriptFinal",
     "TranscriptPartial",
+    "TranslationFinal",
+    "TranslationPartial",
     "UtteranceSegmented",
     "derived_id",
     "new_id",
@@ -274,6 +283,174 @@ class TranscriptFinal(Event):
     speech_end_ms: int = 0  # where the voice stopped (end_ms includes the pause after it)
 
 
+# --- translation (translate) -------------------------------------------------------
+#
+# Nested values (corrections, idioms) are tuples of plain dicts so the one msgpack codec
+# carries them unchanged; their keys are documented on each field.
+
+TRANSLATION_STATUSES = ("ok", "fallback", "untranslated", "empty")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranslationPartial(Event):
+    """The rough live translation of an utterance's committed words.
+
+    ``text`` only grows within an utterance: every partial's text starts with the
+    previous one's, so the English the user already saw is never rewritten."""
+
+    KIND: ClassVar[str] = "translation.partial"
+    CLIENT: ClassVar[bool] = True
+    MAXLEN: ClassVar[int] = 1000
+
+    utterance_id: str = ""
+    index: int = 0
+    window_index: int = 0
+    source: str = ""  # the committed source words this translation covers
+    text: str = ""
+    source_language: str = ""
+    target_language: str = ""
+    translate_ms: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranslationFinal(Event):
+    """The corrected source and natural translation of one final transcript.
+
+    Exactly one per utterance and revision (revision 0 is the live one; a
+    re-translation from the log appends revision 1, 2, ...). ``status`` is never
+    silent about failure: ``untranslated`` means every attempt, including the
+    fallback, still produced the source language or a copy of it."""
+
+    KIND: ClassVar[str] = "translation.final"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    utterance_id: str = ""
+    index: int = 0
+    transcript_id: str = ""  # event id of the TranscriptFinal translated
+    revision: int = 0
+    source_text: str = ""  # as heard
+    corrected: str = ""  # source after the corrections
+    corrections: tuple[dict[str, Any], ...] = ()  # {heard, fixed, reason}
+    translation: str = ""
+    idioms: tuple[dict[str, Any], ...] = ()  # {phrase, canonical, literal, meaning, start, end, origin}
+    speaker: str = ""
+    source_language: str = ""
+    target_language: str = ""
+    detected_language: str = ""  # language of ``translation`` as detected
+    status: str = "ok"  # one of TRANSLATION_STATUSES
+    attempts: int = 1
+    reused: str = ""  # "" | partial | cache: what earlier work this final reused
+    model: str = ""
+    translate_ms: int = 0
+    speech_end_ms: int = 0  # copied from the transcript, for end-of-speech latency
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdiomDetected(Event):
+    """An idiom of the project's database found in a final transcript, published
+    before the model translates it. ``start``/``end`` index the transcript text."""
+
+    KIND: ClassVar[str] = "idiom.detected"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    utterance_id: str = ""
+    index: int = 0
+    idiom_id: str = ""
+    canonical: str = ""
+    phrase: str = ""  # as heard
+    start: int = 0
+    end: int = 0
+    literal: str = ""
+    meaning: str = ""
+    region: str = ""
+    register: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CorrectionDetected(Event):
+    """A repair in classroom mode: someone (usually the teacher) corrected what was
+    said, in the same utterance ("no, se dice ...") or the next one."""
+
+    KIND: ClassVar[str] = "correction.detected"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    utterance_id: str = ""  # the utterance that holds the correction
+    index: int = 0
+    corrected_utterance_id: str = ""  # the utterance corrected ("" = the same one)
+    said: str = ""
+    correct: str = ""
+    why: str = ""
+    cue: str = ""  # what gave it away: "no, se dice", "mejor dicho", "repetition", ...
+    speaker: str = ""
+    corrected_speaker: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopicSummarized(Event):
+    """A short running summary of what the session is about, kept up to date every few
+    utterances and given to the translator as context."""
+
+    KIND: ClassVar[str] = "topic.summarized"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    summary: str = ""
+    upto_index: int = 0
+    model: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TermSaved(Event):
+    """The user saved something to study: an idiom, a word, a phrase or a correction.
+
+    Saved idioms join the idiom database; saved words and phrases become the
+    translator's glossary."""
+
+    KIND: ClassVar[str] = "term.saved"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    term_id: str = ""
+    term_kind: str = "word"  # idiom | word | phrase | correction
+    text: str = ""  # source-language form (canonical form for idioms)
+    meaning: str = ""
+    literal: str = ""
+    example: str = ""
+    utterance_id: str = ""
+    language: str = "es"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetranslationRequested(Event):
+    """A session's finals are to be translated again (by ``habla retranslate``)."""
+
+    KIND: ClassVar[str] = "translation.requested"
+    FACT: ClassVar[bool] = True
+
+    revision: int = 0
+    model: str = ""
+    backend: str = ""
+    job_id: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetranslationCompleted(Event):
+    """A re-translation finished: ``count`` utterances got revision ``revision``."""
+
+    KIND: ClassVar[str] = "translation.completed"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    revision: int = 0
+    model: str = ""
+    count: int = 0
+    untranslated: int = 0
+    elapsed_s: float = 0.0
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.KIND: cls
     for cls in (
@@ -288,5 +465,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         UtteranceSegmented,
         TranscriptPartial,
         TranscriptFinal,
+        TranslationPartial,
+        TranslationFinal,
+        IdiomDetected,
+        CorrectionDetected,
+        TopicSummarized,
+        TermSaved,
+        RetranslationRequested,
+        RetranslationCompleted,
     )
 }

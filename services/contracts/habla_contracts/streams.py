@@ -31,6 +31,7 @@ DEFAULT_PARTITIONS = 4
 TOPOLOGY: dict[str, tuple[str, ...]] = {
     "ingest": ("audio.chunk",),
     "asr": ("speech.segmented", "speech.window"),
+    "translate": ("asr.final", "asr.partial", "term.saved"),
     "recorder": tuple(k for k, c in EVENT_TYPES.items() if c.FACT),
 }
 

@@ -11,19 +11,24 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from habla_contracts import (
+    CorrectionDetected,
     Event,
     SessionEnded,
     SessionSettingsChanged,
     SessionStarted,
+    TermSaved,
+    TopicSummarized,
     TranscriptFinal,
+    TranslationFinal,
     UtteranceSegmented,
 )
 
 __all__ = ["PROJECTION_TABLES", "apply", "rebuild"]
 
-PROJECTION_TABLES = ("sessions", "utterances")
+PROJECTION_TABLES = ("sessions", "utterances", "translations", "corrections", "saved_terms")
 
 
 def _ts(t: float) -> datetime:
@@ -97,12 +102,79 @@ def _final(conn: psycopg.Connection, e: TranscriptFinal) -> None:
     )
 
 
+def _translation(conn: psycopg.Connection, e: TranslationFinal) -> None:
+    conn.execute(
+        "INSERT INTO translations (utterance_id, revision, session_id, idx, source_text, corrected, translation, "
+        "status, source_language, target_language, corrections, idioms, model, translate_ms, event_id) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (utterance_id, revision) DO NOTHING",
+        (
+            e.utterance_id,
+            e.revision,
+            e.session_id,
+            e.index,
+            e.source_text,
+            e.corrected,
+            e.translation,
+            e.status,
+            e.source_language,
+            e.target_language,
+            Jsonb(list(e.corrections)),
+            Jsonb(list(e.idioms)),
+            e.model,
+            e.translate_ms,
+            e.event_id,
+        ),
+    )
+
+
+def _correction(conn: psycopg.Connection, e: CorrectionDetected) -> None:
+    conn.execute(
+        "INSERT INTO corrections (event_id, session_id, utterance_id, corrected_utterance_id, idx, said, correct, "
+        "why, cue) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+        (e.event_id, e.session_id, e.utterance_id, e.corrected_utterance_id, e.index, e.said, e.correct, e.why, e.cue),
+    )
+
+
+def _topic(conn: psycopg.Connection, e: TopicSummarized) -> None:
+    conn.execute(
+        "INSERT INTO sessions (session_id, topic, topic_index) VALUES (%s, %s, %s) "
+        "ON CONFLICT (session_id) DO UPDATE SET "
+        "topic = CASE WHEN EXCLUDED.topic_index >= sessions.topic_index THEN EXCLUDED.topic ELSE sessions.topic END, "
+        "topic_index = GREATEST(sessions.topic_index, EXCLUDED.topic_index)",
+        (e.session_id, e.summary, e.upto_index),
+    )
+
+
+def _term(conn: psycopg.Connection, e: TermSaved) -> None:
+    conn.execute(
+        "INSERT INTO saved_terms (term_id, session_id, term_kind, text, meaning, literal, example, utterance_id, "
+        "language, saved_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (term_id) DO NOTHING",
+        (
+            e.term_id or e.event_id,
+            e.session_id,
+            e.term_kind,
+            e.text,
+            e.meaning,
+            e.literal,
+            e.example,
+            e.utterance_id,
+            e.language,
+            _ts(e.occurred_at),
+        ),
+    )
+
+
 _APPLY: dict[type[Event], Callable[[psycopg.Connection, Event], None]] = {
     SessionStarted: _started,  # type: ignore[dict-item]
     SessionSettingsChanged: _settings,  # type: ignore[dict-item]
     SessionEnded: _ended,  # type: ignore[dict-item]
     UtteranceSegmented: _segmented,  # type: ignore[dict-item]
     TranscriptFinal: _final,  # type: ignore[dict-item]
+    TranslationFinal: _translation,  # type: ignore[dict-item]
+    CorrectionDetected: _correction,  # type: ignore[dict-item]
+    TopicSummarized: _topic,  # type: ignore[dict-item]
+    TermSaved: _term,  # type: ignore[dict-item]
 }
 
 

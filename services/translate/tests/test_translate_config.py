@@ -1,0 +1,44 @@
+"""Configuration from the environment: defaults for one laptop, errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from habla_common.errors import ConfigError
+from habla_translate.bundled import BUNDLED
+from habla_translate.config import TranslateConfig
+
+
+def test_defaults_run_the_bundled_model_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("TRANSLATE_BACKEND", "TRANSLATE_MODEL", "TRANSLATE_JSON", "TRANSLATE_PARTIALS"):
+        monkeypatch.delenv(key, raising=False)
+    cfg = TranslateConfig.from_env()
+    assert (cfg.backend, cfg.model, cfg.json_mode, cfg.partials) == ("llamacpp", BUNDLED, "grammar", True)
+    assert cfg.model_label == f"llamacpp:{BUNDLED}"
+
+
+def test_the_pc_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRANSLATE_BACKEND", "Ollama")
+    monkeypatch.setenv("TRANSLATE_MODEL", "qwen3:4b")
+    monkeypatch.setenv("OLLAMA_URL", "http://ollama:11434")
+    cfg = TranslateConfig.from_env()
+    assert (cfg.backend, cfg.model, cfg.ollama_url) == ("ollama", "qwen3:4b", "http://ollama:11434")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("TRANSLATE_BACKEND", "openai"),
+        ("TRANSLATE_JSON", "maybe"),
+        ("TRANSLATE_FALLBACK", "google"),
+        ("TRANSLATE_THREADS", "0"),
+        ("TRANSLATE_CONTEXT_LINES", "-1"),
+        ("TRANSLATE_TIMEOUT_S", "0"),
+        ("TRANSLATE_MODEL", " "),
+        ("TRANSLATE_THREADS", "two"),
+    ],
+)
+def test_bad_values_name_the_key(monkeypatch: pytest.MonkeyPatch, key: str, value: str) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match=key):
+        TranslateConfig.from_env()
