@@ -5,7 +5,8 @@
 
 Each clip is one live session sent over the gateway's WebSocket in 250 ms chunks.
 Writes bench/out/pipeline.json with: speech onset -> first partial caption (p50/p95),
-end of speech -> final transcript (p50/p95), ASR real-time factor, peak RSS per
+end of speech -> final transcript (p50/p95), end of speech -> translated final card and
+speech onset -> first live English (p50/p95), ASR real-time factor, peak RSS per
 service, and corpus WER of the pipeline next to the WER of transcribing each whole
 clip offline with the same model and settings.
 
@@ -62,6 +63,24 @@ class RssSampler(threading.Thread):
                 self.peak[name] = max(self.peak.get(name, 0), rss)
 
 
+def translation_latencies(result: ReplayResult) -> tuple[list[float], list[float]]:
+    """End of speech -> translation final (the final card), and speech onset -> first
+    live English (translation partial)."""
+    end_to_card, onset_to_english = [], []
+    for final in result.finals():
+        if not final["text"]:
+            continue
+        idx = final["index"]
+        card = [e for e in result.of_kind("translation.final") if e.data["index"] == idx]
+        if card:
+            end_to_card.append(card[0].at - (result.started_at + final["speech_end_ms"] / 1000))
+        english = [e for e in result.of_kind("translation.partial") if e.data["index"] == idx]
+        began = [e for e in result.of_kind("speech.started") if e.data["index"] == idx]
+        if english and began:
+            onset_to_english.append(english[0].at - (result.started_at + began[0].data["onset_ms"] / 1000))
+    return end_to_card, onset_to_english
+
+
 def latencies(result: ReplayResult) -> tuple[list[float], list[float]]:
     onset_to_partial, end_to_final = [], []
     for final in result.finals():
@@ -110,7 +129,9 @@ def main() -> int:
             pcm = decode_file(clip.path)
             # a second of silence after the clip, as between two people's turns
             pcm = np.concatenate([pcm, np.zeros(16000, dtype=np.int16)])
-            res = asyncio.run(replay_pcm(rt.ws_url, rt.token, pcm, realtime=not args.fast, title=clip.path.name))
+            res = asyncio.run(
+                replay_pcm(rt.ws_url, rt.token, pcm, realtime=not args.fast, title=clip.path.name, translations=True)
+            )
             results.append(res)
             print(
                 f"{clip.path.name}: {len(res.finals())} utterance(s): {' / '.join(f['text'] for f in res.finals())}",
@@ -119,13 +140,16 @@ def main() -> int:
         sampler.stop.set()
         peak = dict(sampler.peak)
 
-    onset, end = [], []
+    onset, end, card, english = [], [], [], []
     asr_ms = audio_ms = 0
     hyps = []
     for res in results:
         o, e = latencies(res)
         onset += o
         end += e
+        c, en = translation_latencies(res)
+        card += c
+        english += en
         hyps.append(" ".join(f["text"] for f in res.finals()))
         asr_ms += sum(f["asr_ms"] for f in res.finals())
         audio_ms += sum(f["end_ms"] - f["start_ms"] for f in res.finals())
@@ -137,6 +161,8 @@ def main() -> int:
         "utterances": sum(len(r.finals()) for r in results),
         "onset_to_first_partial_s": {"p50": pct(onset, 50), "p95": pct(onset, 95), "n": len(onset)},
         "end_of_speech_to_final_s": {"p50": pct(end, 50), "p95": pct(end, 95), "n": len(end)},
+        "end_of_speech_to_translated_card_s": {"p50": pct(card, 50), "p95": pct(card, 95), "n": len(card)},
+        "onset_to_first_live_english_s": {"p50": pct(english, 50), "p95": pct(english, 95), "n": len(english)},
         "asr_real_time_factor": asr_ms / audio_ms if audio_ms else None,
         "peak_rss_mb": {k: round(v / 2**20, 1) for k, v in sorted(peak.items())},
         "wer_pipeline": pipeline,

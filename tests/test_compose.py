@@ -7,6 +7,7 @@ Debian's docker-compose 1.29 (scripts/test installs it); the Compose v2 plugin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -26,7 +27,55 @@ APPS = {
     "asr": "services/asr/Dockerfile",
     "recorder": "services/recorder/Dockerfile",
     "gateway": "gateway/Dockerfile",
+    "translate": "services/translate/Dockerfile",
+    "worker": "services/translate/Dockerfile",
 }
+# The build target of the apps built from one stage of a multi-stage Dockerfile.
+TARGETS = {"translate": "translate", "worker": "worker"}
+# What each app's container runs: ``python -m <module>``.
+MODULES = {
+    "ingest": "habla_ingest",
+    "asr": "habla_asr",
+    "recorder": "habla_recorder",
+    "gateway": "habla_gateway",
+    "translate": "habla_translate",
+    "worker": "habla.worker",
+}
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+
+
+def _stages(dockerfile: str) -> dict[str, tuple[str, str]]:
+    """The stages of a Dockerfile, in order: name (the FROM's ``AS``, or its index) to
+    (what it is FROM, its instructions without comments, continuation lines joined)."""
+    text = re.sub(r"^\s*#.*\n", "", (ROOT / dockerfile).read_text(), flags=re.M)  # comments
+    text = re.sub(r"\\\n", " ", text)
+    stages: dict[str, tuple[str, str]] = {}
+    for n, part in enumerate(re.split(r"^(?=FROM\s)", text, flags=re.M)[1:]):
+        match = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", part, flags=re.I)
+        assert match, part
+        stages[match.group(2) or str(n)] = (match.group(1), part)
+    return stages
+
+
+def _build_chain(dockerfile: str, target: str | None) -> str:
+    """The instructions an image built from ``target`` (default: the last stage) runs,
+    its parent stages' first."""
+    stages = _stages(dockerfile)
+    name = target or list(stages)[-1]
+    assert name in stages, (dockerfile, target)
+    chain: list[str] = []
+    while name in stages:
+        base, text = stages[name]
+        chain.insert(0, text)
+        name = base
+    return "".join(chain)
+
+
+def _mounts_cache(service: dict[str, Any]) -> bool:
+    return any(
+        str(v).startswith("habla-cache:/cache") or (isinstance(v, dict) and v.get("source") == "habla-cache")
+        for v in service.get("volumes", [])
+    )
 
 
 def _compose_command() -> list[str]:
@@ -78,6 +127,9 @@ def test_apps_are_built_from_the_repo_root(config: dict[str, Any]) -> None:
         assert Path(build["context"]).resolve() == ROOT, name
         assert build["dockerfile"] == dockerfile, name
         assert (ROOT / dockerfile).is_file(), dockerfile
+        assert build.get("target") == TARGETS.get(name), name
+        if name in TARGETS:
+            assert TARGETS[name] in _stages(dockerfile), (dockerfile, TARGETS[name])
 
 
 def test_asr_reserves_the_gpu(config: dict[str, Any]) -> None:
@@ -85,10 +137,22 @@ def test_asr_reserves_the_gpu(config: dict[str, Any]) -> None:
     assert any(d["driver"] == "nvidia" and d["count"] == 1 and "gpu" in d["capabilities"] for d in devices)
     env = config["services"]["asr"]["environment"]
     assert (env["ASR_MODEL"], env["ASR_DEVICE"], env["ASR_COMPUTE_TYPE"]) == ("large-v3-turbo", "cuda", "float16")
-    assert any(
-        str(v).startswith("habla-cache:/cache") or (isinstance(v, dict) and v.get("source") == "habla-cache")
-        for v in config["services"]["asr"]["volumes"]
-    )
+    assert _mounts_cache(config["services"]["asr"])
+
+
+def test_translate_and_worker_use_ollama(config: dict[str, Any]) -> None:
+    services = config["services"]
+    for name in ("translate", "worker"):
+        service = services[name]
+        env = service["environment"]
+        assert (env["TRANSLATE_BACKEND"], env["TRANSLATE_MODEL"]) == ("ollama", "qwen3:4b"), name
+        assert (str(env["TRANSLATE_PARTIALS"]), env["TRANSLATE_JSON"]) == ("true", "grammar"), name
+        assert env["HABLA_CACHE_DIR"] == "/cache/habla", name
+        assert service["depends_on"]["ollama"]["condition"] == "service_healthy", name
+        assert _mounts_cache(service), name
+    # The worker's re-translation jobs must translate as the live service does.
+    assert services["worker"]["environment"] == services["translate"]["environment"]
+    assert services["worker"]["command"] == ["python", "-m", "habla.worker"]
 
 
 def test_every_app_has_the_common_setup(config: dict[str, Any]) -> None:
@@ -103,6 +167,12 @@ def test_every_app_has_the_common_setup(config: dict[str, Any]) -> None:
         for dependency in ("redis", "postgres"):
             assert service["depends_on"][dependency]["condition"] == "service_healthy", (name, dependency)
         assert service["restart"] == "unless-stopped", name
+        chain = _build_chain(APPS[name], TARGETS.get(name))
+        cmd = json.loads(re.findall(r"^CMD\s+(.+)$", chain, flags=re.M)[-1])
+        assert cmd == ["python", "-m", MODULES[name]], name
+        assert service.get("command", cmd) == cmd, name
+        assert re.findall(r"^USER\s+(\S+)", chain, flags=re.M)[-1] == "habla", name
+        assert re.search(r"^ENV HABLA_CACHE_DIR=/cache/habla$", chain, flags=re.M), name
     assert config["services"]["recorder"]["environment"]["HABLA_MIGRATIONS_DIR"] == "/app/infra/migrations"
 
 
@@ -123,6 +193,7 @@ def test_env_file_reaches_the_services(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
     env_file.write_text(
         "HABLA_TOKEN=s3cret\nHABLA_PORT=9000\nPOSTGRES_PASSWORD=pw\nASR_MODEL=medium\nLOG_LEVEL=DEBUG\n"
+        "TRANSLATE_BACKEND=llamacpp\nTRANSLATE_MODEL=qwen2.5-coder-1.5b-bundled\nTRANSLATE_PARTIALS=false\n"
     )
     services = _config(env_file)["services"]
     assert services["gateway"]["environment"]["HABLA_TOKEN"] == "s3cret"
@@ -131,6 +202,10 @@ def test_env_file_reaches_the_services(tmp_path: Path) -> None:
     assert services["recorder"]["environment"]["DATABASE_URL"] == "postgresql://habla:pw@postgres:5432/habla"
     assert services["asr"]["environment"]["ASR_MODEL"] == "medium"
     assert all(services[name]["environment"]["LOG_LEVEL"] == "DEBUG" for name in APPS)
+    for name in ("translate", "worker"):
+        env = services[name]["environment"]
+        assert (env["TRANSLATE_BACKEND"], env["TRANSLATE_MODEL"]) == ("llamacpp", "qwen2.5-coder-1.5b-bundled")
+        assert str(env["TRANSLATE_PARTIALS"]) == "false"
 
 
 def test_env_example_documents_only_keys_compose_uses() -> None:
@@ -145,10 +220,9 @@ def test_images_are_pinned() -> None:
     """Exact version tags at least (digests could not be looked up offline)."""
     compose = yaml.safe_load(COMPOSE_FILE.read_text())
     images = [s["image"] for s in compose["services"].values() if "image" in s]
-    images += [
-        re.search(r"^FROM\s+(\S+)", (ROOT / d).read_text(), flags=re.M).group(1)  # type: ignore[union-attr]
-        for d in APPS.values()
-    ]
+    for dockerfile in set(APPS.values()):
+        stages = _stages(dockerfile)
+        images += [base for base, _ in stages.values() if base not in stages]  # not FROM an earlier stage
     for image in images:
         assert re.search(r":\d+\.\d+(\.\d+)?([-.\w]*)(@sha256:[0-9a-f]{64})?$", image), image
 
@@ -174,3 +248,36 @@ def test_dependency_layer_lists_third_party_requirements_only() -> None:
         check=True,
     ).stdout.split()
     assert len(only) == 1 and only[0].startswith("torch")
+
+
+def test_translate_image_builds_llama_cpp_apart_and_without_amx() -> None:
+    stages = _stages(APPS["translate"])
+    assert list(stages)[-1] == "translate"  # a build without --target gives the service
+    builder = stages["llama-build"][1]
+    assert re.search(r"apt-get install [^&]*\bbuild-essential\b", builder)
+    assert re.search(r"apt-get install [^&]*\bcmake\b", builder)
+    wheel = re.search(r"^RUN .*\bpip wheel .*$", builder, flags=re.M)
+    assert wheel and "--no-deps" in wheel.group(0) and "llama-cpp-python==" in wheel.group(0)
+    assert f'noamx="{NO_AMX}"' in wheel.group(0)
+    assert 'CFLAGS="$noamx"' in wheel.group(0) and 'CXXFLAGS="$noamx"' in wheel.group(0)
+    # The version built is the locked one (the lock is not copied into the build stage).
+    version = re.search(r"^ARG LLAMA_CPP_PYTHON_VERSION=(\S+)$", builder, flags=re.M)
+    assert version, "the build stage pins llama-cpp-python with ARG LLAMA_CPP_PYTHON_VERSION"
+    assert f"llama-cpp-python=={version.group(1)}" in (ROOT / "requirements.lock").read_text().splitlines()
+    for target in TARGETS.values():
+        chain = _build_chain(APPS["translate"], target)
+        assert "pip wheel" not in chain, target
+        assert not re.search(r"\b(build-essential|cmake|gcc|g\+\+)\b", chain), f"a compiler in the {target} image"
+        assert "COPY --from=llama-build /wheels " in chain, target
+        assert re.search(r"pip install [^&]*--only-binary llama-cpp-python", chain), target
+        assert re.search(r"apt-get install [^&]*\bapertium apertium-eng-spa\b", chain), target
+        assert re.search(r"apt-get install [^&]*\blibgomp1\b", chain), target  # llama.cpp links OpenMP
+
+
+def test_worker_image_adds_the_runtime_package_to_the_translate_image() -> None:
+    stages = _stages(APPS["worker"])
+    assert stages["worker"][0] == stages["translate"][0]  # both FROM the same app stage
+    worker = stages["worker"][1]
+    assert "COPY runtime /tmp/src/runtime" in worker
+    assert re.search(r"pip install --no-deps --no-build-isolation /tmp/src/runtime\b", worker)
+    assert "import habla.worker" in worker  # the build fails if habla.worker misses a dependency

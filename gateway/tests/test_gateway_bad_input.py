@@ -95,6 +95,9 @@ def test_odd_length_pcm_and_empty_frames(client: Any, r: Any, h: Any) -> None:
         ('{"type": "settings", "direction": "fr-de"}', "bad_value"),
         ('{"type": "settings"}', "bad_value"),
         ('{"type": "settings", "mode": 3}', "bad_value"),
+        ('{"type": "save", "kind": "idiom"}', "bad_value"),
+        ('{"type": "save", "kind": "poem", "text": "x"}', "bad_value"),
+        ('{"type": "save", "kind": "word", "text": 5}', "bad_value"),
         ('{"type": "session.start"}', "already_started"),
     ],
 )

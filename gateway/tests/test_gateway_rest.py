@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from habla_contracts import SessionEnded, SessionStarted, TranscriptFinal, UtteranceSegmented, derived_id
+from habla_contracts import (
+    SessionEnded,
+    SessionStarted,
+    TranscriptFinal,
+    TranslationFinal,
+    UtteranceSegmented,
+    derived_id,
+)
 from habla_recorder.projections import apply
 
 T0 = 1_760_000_000.0
@@ -58,6 +65,26 @@ def recorded(db: Any) -> None:
         ],
         title="Clase de español",
     )
+    pepino = derived_id("newer", "utt", 0)
+    idiom = {"phrase": "Me importa un pepino", "canonical": "importar un pepino", "meaning": "to not care at all"}
+    for revision, english in ((0, "I don't care."), (1, "I couldn't care less.")):  # a re-translation
+        apply(
+            db,
+            TranslationFinal(
+                session_id="newer",
+                seq=40 + revision,
+                utterance_id=pepino,
+                index=0,
+                revision=revision,
+                source_text="Me importa un pepino.",
+                corrected="Me importa un pepino.",
+                translation=english,
+                idioms=({**idiom, "start": 0, "end": 20, "origin": "db"},),
+                source_language="es",
+                target_language="en",
+                model="test",
+            ),
+        )
     apply(db, SessionEnded(session_id="newer", seq=99, occurred_at=T0 + 7200, reason="client"))
 
 
@@ -100,8 +127,28 @@ def test_transcript_json(client: Any, recorded: None, auth: dict[str, str]) -> N
         "text": "Me importa un pepino.",
         "language": "es",
         "dropped": None,
+        "translation": {
+            "revision": 1,
+            "text": "I couldn't care less.",
+            "corrected": "Me importa un pepino.",
+            "status": "ok",
+            "source_language": "es",
+            "target_language": "en",
+            "corrections": [],
+            "idioms": [
+                {
+                    "phrase": "Me importa un pepino",
+                    "canonical": "importar un pepino",
+                    "meaning": "to not care at all",
+                    "start": 0,
+                    "end": 20,
+                    "origin": "db",
+                }
+            ],
+            "model": "test",
+        },
     }
-    assert utts[1]["text"] == "" and utts[1]["dropped"] == "no_speech"
+    assert utts[1]["text"] == "" and utts[1]["dropped"] == "no_speech" and utts[1]["translation"] is None
 
 
 def test_transcript_markdown_and_srt(client: Any, recorded: None, auth: dict[str, str]) -> None:
@@ -109,10 +156,12 @@ def test_transcript_markdown_and_srt(client: Any, recorded: None, auth: dict[str
     assert md.status_code == 200 and md.headers["content-type"].startswith("text/markdown")
     assert md.text.startswith("# Clase de español\n")
     assert "`00:00:00` Me importa un pepino." in md.text and "`00:00:04` No, se dice tengo calor." in md.text
+    assert "> I couldn't care less." in md.text and "I don't care." not in md.text  # the newest revision
+    assert "*Me importa un pepino*: to not care at all" in md.text
     srt = client.get("/api/sessions/newer/transcript?format=srt", headers=auth)
     assert srt.status_code == 200 and srt.headers["content-type"].startswith("application/x-subrip")
     assert srt.text == (
-        "1\n00:00:00,500 --> 00:00:02,500\nMe importa un pepino.\n\n"
+        "1\n00:00:00,500 --> 00:00:02,500\nMe importa un pepino.\nI couldn't care less.\n\n"
         "2\n00:00:04,000 --> 00:00:06,250\nNo, se dice tengo calor.\n"
     )
     bad = client.get("/api/sessions/newer/transcript?format=docx", headers=auth)

@@ -75,6 +75,20 @@ def test_settings_change_is_published_and_stored(client: Any, r: Any, h: Any) ->
     assert r.hget(f"session:{sid}:settings", "mode") == b"classroom"
 
 
+def test_saving_a_term_publishes_it_once(client: Any, r: Any, h: Any) -> None:
+    save = {"type": "save", "kind": "idiom", "text": "estar  en la gloria", "meaning": "to be blissfully happy"}
+    with client.websocket_connect(h.ws_path()) as ws:
+        sid = h.start(ws)["session_id"]
+        ws.send_json(save)
+        ev = h.events_until(ws, "term.saved")[-1]
+        assert ev["data"]["text"] == "estar en la gloria" and ev["data"]["term_kind"] == "idiom"
+        assert ev["data"]["meaning"] == "to be blissfully happy" and ev["data"]["language"] == "es"
+        ws.send_json(save)  # saving twice is one save
+        ws.send_json({"type": "ping"})
+        h.receive_until(ws, lambda m: m["type"] == "pong")
+    assert len(h.stream_events(r, "term.saved", sid)) == 1
+
+
 def test_session_end_publishes_final_chunk_and_ended(client: Any, r: Any, h: Any) -> None:
     with client.websocket_connect(h.ws_path()) as ws:
         sid = h.start(ws)["session_id"]

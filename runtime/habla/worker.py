@@ -21,6 +21,7 @@ def main() -> None:
 
     from habla_translate.jobs import QUEUE
 
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see habla_translate.main: share the CPU politely
     settings = Settings.from_env("worker")
     setup_logging(settings.log_level, "worker")
     stop_with_parent()

@@ -133,7 +133,7 @@ class TranslateHandler:
 
     def on_final(self, event: TranscriptFinal, publish: Publish) -> None:
         state = self._session(event.session_id)
-        live = state.live.pop(event.utterance_id, None)
+        last_partial = state.live.pop(event.utterance_id, None)
         state.finished.append(event.utterance_id)
         source, target = self._languages(event)
         if not event.text.strip():
@@ -155,7 +155,8 @@ class TranslateHandler:
         )
         result = self.interpreter.final(req, hits)
         # the partial already had the model evaluate this very prompt up to the line's end
-        reused = "partial" if live is not None and not hits and live.source.strip() == event.text.strip() else ""
+        same = last_partial is not None and last_partial.source.strip() == event.text.strip()
+        reused = "partial" if same and not hits else ""
         publish(self._final_event(event, result, source, target, status=result.status, reused=reused))
         self._remember(state, ContextLine("", result.corrected))
         state.previous = corrections.Utterance(event.utterance_id, result.corrected)

@@ -104,7 +104,7 @@ class Interpreter:
         answer, attempts = self._first_answer(req)
         corrected, applied = apply_corrections(req.text, answer.corrections if answer else [])
         candidate = answer.translation if answer else ""
-        verdict = self.guard.check(req.text, candidate, req.source, req.target)
+        verdict = self._check(req, candidate)
         best = candidate
         for step in range(self.retries):
             if verdict.ok:
@@ -113,7 +113,7 @@ class Interpreter:
             log.info("answer rejected (%s), retry %d: %r", verdict.reason, step + 1, candidate[:80])
             candidate = self._retry(req, candidate, bare=step > 0)
             best = best or candidate
-            verdict = self.guard.check(req.text, candidate, req.source, req.target)
+            verdict = self._check(req, candidate)
         status = "ok"
         if not verdict.ok and self.fallback is not None:
             attempts += 1
@@ -126,6 +126,13 @@ class Interpreter:
             log.warning("untranslated after %d attempts: %r", attempts, req.text[:80])
         idioms = self._idioms(corrected, answer)
         return self._result(req, corrected, applied, candidate, idioms, status, verdict, attempts, t0, hits)
+
+    def _check(self, req: Request, answer: str) -> Verdict:
+        """The guard, plus one failure small models have: repeating the prompt's context."""
+        verdict = self.guard.check(req.text, answer, req.source, req.target)
+        if verdict.ok and _echoes_context(answer, req.context):
+            return Verdict(False, verdict.detected, "context_copy")
+        return verdict
 
     def _first_answer(self, req: Request) -> tuple[FinalAnswer | None, int]:
         words = len(req.text.split())
@@ -231,3 +238,12 @@ class Interpreter:
     def summary(self, req: Request, lines: list[ContextLine]) -> str:
         done = self.chat.chat(summary_messages(req, lines), max_tokens=64, stop=("\n",))
         return clean_line(done.text)
+
+
+def _echoes_context(answer: str, context: list[ContextLine] | tuple[ContextLine, ...] | Any) -> bool:
+    from rapidfuzz import fuzz
+
+    low = answer.lower()
+    if low.startswith(("earlier in the conversation", "earlier lines", "context")):
+        return True
+    return any(len(c.text) >= 15 and fuzz.partial_ratio(c.text.lower(), low) >= 85 for c in context)

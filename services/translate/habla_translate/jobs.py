@@ -127,7 +127,7 @@ def enqueue_retranslation(redis: Any, session_id: str, **kwargs: Any) -> Any:
     job_id = f"retranslate-{derived_id('retranslate', session_id, time.time_ns())}"
     return queue.enqueue(
         retranslate,
-        session_id,
+        args=(session_id,),
         kwargs=kwargs,
         job_id=job_id,
         job_timeout=6 * 3600,

@@ -20,7 +20,7 @@ from rapidfuzz import fuzz
 
 from .errors import OutputInvalid
 
-__all__ = ["Correction", "FinalAnswer", "apply_corrections", "clean_line", "parse_final"]
+__all__ = ["Correction", "FinalAnswer", "apply_corrections", "clean_line", "parse_final", "strip_glosses"]
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -48,13 +48,21 @@ class FinalAnswer:
     complete: bool = True  # False when recovered from a cut or broken answer
 
 
+_GLOSS = re.compile(r"\s*\[=[^\]]*\]?")
+
+
+def strip_glosses(text: str) -> str:
+    """Drop an inline idiom gloss ("[= to get one's act together]") the model copied."""
+    return " ".join(_GLOSS.sub("", text).split())
+
+
 def clean_line(text: str) -> str:
     """A plain-text answer as one tidy line: no quotes, labels or trailing chatter."""
     line = text.strip().split("\n")[0].strip()
     line = re.sub(r"^(English|Spanish|Translation|Traducción)\s*:\s*", "", line, flags=re.IGNORECASE)
     if len(line) >= 2 and line[0] == line[-1] and line[0] in "\"'“”":
         line = line[1:-1]
-    return line.strip().strip("“”").strip()
+    return strip_glosses(line.strip().strip("“”").strip())
 
 
 def parse_final(text: str) -> FinalAnswer:
@@ -63,7 +71,7 @@ def parse_final(text: str) -> FinalAnswer:
     data = _load(body[start:]) if start >= 0 else None
     if isinstance(data, dict) and isinstance(data.get("translation"), str) and data["translation"].strip():
         return FinalAnswer(
-            translation=data["translation"].strip(),
+            translation=strip_glosses(data["translation"]),
             corrections=_corrections(data.get("corrections")),
             idioms=_idioms(data.get("idioms")),
         )
@@ -73,7 +81,7 @@ def parse_final(text: str) -> FinalAnswer:
             translation = json.loads(f'"{m.group(1)}"')
         except ValueError:
             translation = m.group(1)
-        return FinalAnswer(translation=str(translation).strip(), complete=False)
+        return FinalAnswer(translation=strip_glosses(str(translation)), complete=False)
     if start < 0 and body.strip() and not body.lstrip().startswith(("{", "[")):
         return FinalAnswer(translation=clean_line(body), complete=False)  # answered in plain text
     raise OutputInvalid(f"no translation in the model's answer: {text[:200]!r}")

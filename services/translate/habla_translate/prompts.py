@@ -114,16 +114,17 @@ def _shared_prefix(req: Request) -> list[str]:
     if req.summary:
         parts.append(f"Topic of the conversation: {req.summary}")
     if req.context:
-        lines = "\n".join(f"{c.speaker or '-'}: {c.text}" for c in req.context)
-        parts.append(f"Earlier lines:\n{lines}")
+        lines = "\n".join(f"> {c.speaker + ': ' if c.speaker else ''}{c.text}" for c in req.context)
+        parts.append(f"Earlier in the conversation (context only, already translated; never repeat it):\n{lines}")
     who = f" ({req.speaker})" if req.speaker else ""
+    tgt = LANGUAGE_NAMES[req.target]
     if req.hints:
         parts.append(
-            f"Line to translate{who} (the meaning of each idiom is given in brackets: translate that "
-            f"meaning, never the idiom's words):\n{annotate(req.text, req.hints)}"
+            f"Translate this line{who} into {tgt} (the meaning of each idiom is given in brackets: translate "
+            f"that meaning, never the idiom's words):\n{annotate(req.text, req.hints)}"
         )
     else:
-        parts.append(f"Line to translate{who}:\n{req.text}")
+        parts.append(f"Translate this line{who} into {tgt}:\n{req.text}")
     return parts
 
 

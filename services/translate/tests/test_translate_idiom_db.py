@@ -29,7 +29,7 @@ def test_database_is_large_and_loads_in_under_a_second() -> None:
 
 def test_entries_cover_spain_and_latin_america(db: IdiomDatabase) -> None:
     regions = {r for e in db.entries.values() for r in e.region.split(",")}
-    assert {"general", "es", "mx", "ar", "co", "cl"} <= regions <= REGIONS
+    assert {"general", "es", "mx", "rioplatense", "co", "cl", "caribe", "centroam"} <= regions <= REGIONS
     registers = {e.register for e in db.entries.values()}
     assert {"neutral", "colloquial", "slang"} <= registers
 

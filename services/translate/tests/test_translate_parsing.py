@@ -71,3 +71,10 @@ def test_implausible_corrections_are_ignored(correction: Correction) -> None:
 def test_clean_line() -> None:
     assert clean_line('"Good morning."\nExplanation: ...') == "Good morning."
     assert clean_line("English: Thanks") == "Thanks"
+
+
+def test_a_copied_idiom_gloss_is_removed() -> None:
+    a = parse_final(
+        '{"corrections": [], "translation": "I\'ve been slacking [= to get one\'s act together].", "idioms": []}'
+    )
+    assert a.translation == "I've been slacking."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,8 @@ class CopyingChat:
     (as small models sometimes do) for its first ``copies`` calls, then lets the real
     model answer. The real model will not fail on demand, so this stands in for it."""
 
-    def __init__(self, real: ChatModel, copies: int) -> None:
-        self.real, self.copies, self.name = real, copies, "copying-fake"
+    def __init__(self, real: ChatModel, copies: int, source: str) -> None:
+        self.real, self.copies, self.source, self.name = real, copies, source, "copying-fake"
 
     def chat(
         self,
@@ -60,7 +59,7 @@ class CopyingChat:
     ) -> Completion:
         if self.copies > 0:
             self.copies -= 1
-            line = re.split(r"Line to translate[^\n]*:\n", messages[-1].content)[-1].split("\n")[0]
+            line = self.source
             text = f'{{"corrections": [], "translation": "{line}", "idioms": []}}' if schema else line
             return Completion(text, 0, 0, 0.0, "stop")
         return self.real.chat(messages, schema=schema, prefill=prefill, max_tokens=max_tokens, stop=stop)
@@ -76,7 +75,7 @@ LINE = "El casero dice que no nos devuelve la fianza hasta que pintemos el piso.
 
 
 def test_a_copied_answer_is_retried_with_a_stricter_prompt(interpreter: Interpreter) -> None:
-    fake = Interpreter(CopyingChat(interpreter.chat, 1), interpreter.idioms, interpreter.guard, None)
+    fake = Interpreter(CopyingChat(interpreter.chat, 1, LINE), interpreter.idioms, interpreter.guard, None)
     result = fake.final(Request(LINE))
     print(f"\n{result.translation!r}")
     assert result.status == "ok" and result.attempts == 2
@@ -85,7 +84,9 @@ def test_a_copied_answer_is_retried_with_a_stricter_prompt(interpreter: Interpre
 
 def test_when_the_model_keeps_copying_the_fallback_translates(interpreter: Interpreter) -> None:
     assert ApertiumFallback.available(), "apertium is not installed: apt-get install apertium apertium-eng-spa"
-    fake = Interpreter(CopyingChat(interpreter.chat, 99), interpreter.idioms, interpreter.guard, ApertiumFallback())
+    fake = Interpreter(
+        CopyingChat(interpreter.chat, 99, LINE), interpreter.idioms, interpreter.guard, ApertiumFallback()
+    )
     result = fake.final(Request(LINE))
     print(f"\n{result.translation!r}")
     assert result.status == "fallback" and result.attempts == 4
@@ -93,7 +94,7 @@ def test_when_the_model_keeps_copying_the_fallback_translates(interpreter: Inter
 
 
 def test_with_no_fallback_it_is_flagged_untranslated_never_silent(interpreter: Interpreter) -> None:
-    fake = Interpreter(CopyingChat(interpreter.chat, 99), interpreter.idioms, interpreter.guard, None)
+    fake = Interpreter(CopyingChat(interpreter.chat, 99, LINE), interpreter.idioms, interpreter.guard, None)
     result = fake.final(Request(LINE))
     assert result.status == "untranslated" and result.translation == LINE
 
