@@ -24,8 +24,13 @@ SILENCE = np.zeros(16000, dtype=np.int16)
 
 @pytest.fixture
 def runtime(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Runtime]:
+    # The captioning path only: these tests are about ingest and ASR, and on a small CPU the
+    # translation model beside them would only slow them down (tests/test_translate_e2e.py
+    # runs everything together).
     with running(
-        data_dir=tmp_path / "data", extra_env={"REDIS_URL": redis_url, "DATABASE_URL": pg_url, "HABLA_LEASE_MS": "3000"}
+        data_dir=tmp_path / "data",
+        extra_env={"REDIS_URL": redis_url, "DATABASE_URL": pg_url, "HABLA_LEASE_MS": "3000"},
+        services=("recorder", "ingest", "asr", "gateway"),
     ) as rt:
         yield rt
 

@@ -8,9 +8,11 @@ stays loaded for the next. SIGTERM lets the job in hand finish (rq's warm shutdo
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 from habla_common.bus import connect_redis
-from habla_common.lifecycle import setup_logging, stop_with_parent
+from habla_common.lifecycle import setup_logging
 from habla_common.settings import Settings
 
 __all__ = ["main"]
@@ -24,10 +26,26 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see habla_translate.main: share the CPU politely
     settings = Settings.from_env("worker")
     setup_logging(settings.log_level, "worker")
-    stop_with_parent()
+    _exit_with_parent()
     redis = connect_redis(settings.redis_url)
     worker = SimpleWorker([Queue(QUEUE, connection=redis)], connection=redis, name=f"habla-worker-{os.getpid()}")
     worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
+
+
+def _exit_with_parent(poll_s: float = 1.0) -> None:
+    """If the supervisor that started us is gone, exit at once, job or not: rq's warm
+    shutdown would finish a re-translation first (minutes) with nobody left to stop us.
+    An interrupted job stays in rq's started-job registry; run `habla retranslate` again."""
+    parent = os.environ.get("HABLA_PARENT_PID", "")
+    if not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 if __name__ == "__main__":
