@@ -29,7 +29,9 @@ def main() -> None:
     _exit_with_parent()
     redis = connect_redis(settings.redis_url)
     worker = SimpleWorker([Queue(QUEUE, connection=redis)], connection=redis, name=f"habla-worker-{os.getpid()}")
-    worker.work(with_scheduler=True, logging_level=settings.log_level.upper())
+    # no scheduler: rq would fork it as a second process that outlives this one if the
+    # supervisor is killed; jobs retry at once instead of after an interval
+    worker.work(with_scheduler=False, logging_level=settings.log_level.upper())
 
 
 def _exit_with_parent(poll_s: float = 1.0) -> None:

@@ -132,6 +132,6 @@ def enqueue_retranslation(redis: Any, session_id: str, **kwargs: Any) -> Any:
         job_id=job_id,
         job_timeout=6 * 3600,
         result_ttl=24 * 3600,
-        retry=Retry(max=2, interval=10),
+        retry=Retry(max=2),  # requeued at once: the worker runs no scheduler
         description=f"re-translate {session_id}",
     )
