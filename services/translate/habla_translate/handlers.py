@@ -43,7 +43,7 @@ from . import corrections
 from .config import TranslateConfig
 from .idioms import IdiomEntry, IdiomHit
 from .interpreter import FinalResult, Interpreter
-from .matcher import PatternError, compile_pattern, find
+from .matcher import Pattern, PatternError, compile_pattern, find
 from .prompts import ContextLine, GlossaryItem, Request
 
 __all__ = ["Publish", "SettingsLookup", "TranslateHandler", "languages"]
@@ -98,7 +98,7 @@ class TranslateHandler:
         self.settings_lookup = settings_lookup
         self.clock = clock
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
-        self.glossary: dict[str, GlossaryItem] = {}
+        self.glossary: dict[str, tuple[GlossaryItem, Pattern]] = {}
         for term in saved_terms:
             self._save(term)
 
@@ -303,22 +303,18 @@ class TranslateHandler:
             )
             log.info("saved idiom %r %s", term.text, "added" if added else "not added")
         elif term.term_kind in ("word", "phrase") and term.text.strip() and term.meaning.strip():
-            self.glossary[term.text.lower().strip()] = GlossaryItem(term.text.strip(), term.meaning.strip())
+            try:
+                pattern = compile_pattern(term.text)
+            except PatternError:
+                return
+            self.glossary[term.text.lower().strip()] = (GlossaryItem(term.text.strip(), term.meaning.strip()), pattern)
 
     def _glossary_for(self, text: str) -> list[GlossaryItem]:
         if not self.glossary:
             return []
         tokens = self.interpreter.idioms.tokens(text)
-        out: list[GlossaryItem] = []
-        for item in self.glossary.values():
-            try:
-                if find(compile_pattern(item.term), tokens, text):
-                    out.append(item)
-            except PatternError:
-                continue
-            if len(out) >= MAX_GLOSSARY_IN_PROMPT:
-                break
-        return out
+        found = [item for item, pattern in self.glossary.values() if find(pattern, tokens, text)]
+        return found[:MAX_GLOSSARY_IN_PROMPT]
 
     # --- helpers ----------------------------------------------------------------------------
 

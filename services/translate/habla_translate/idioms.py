@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -246,15 +246,3 @@ def _resolve_overlaps(hits: list[tuple[Match, IdiomEntry]]) -> list[IdiomHit]:
             chosen.append((m, e))
     chosen.sort(key=lambda h: h[0].start)
     return [IdiomHit(e, m.start, m.end, m.text) for m, e in chosen]
-
-
-def entries_from_saved(rows: Iterable[tuple[str, str, str, str]]) -> list[IdiomEntry]:
-    """User-saved idioms ``(canonical, literal, meaning, example)`` as database entries."""
-    return [
-        IdiomEntry(canonical=c.lower().strip(), literal=lit, meaning=m, example=ex, origin="user")
-        for c, lit, m, ex in rows
-        if c.strip()
-    ]
-
-
-LemmatizerFactory = Callable[[], Lemmatize]

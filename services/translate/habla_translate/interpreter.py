@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from rapidfuzz import fuzz
 
 from .errors import BackendError, OutputInvalid
 from .fallback import Fallback
@@ -124,7 +127,7 @@ class Interpreter:
         if not verdict.ok:
             status, candidate = "untranslated", best or candidate
             log.warning("untranslated after %d attempts: %r", attempts, req.text[:80])
-        idioms = self._idioms(corrected, answer)
+        idioms = self._idioms(corrected, answer, hits if corrected == req.text else None)
         return self._result(req, corrected, applied, candidate, idioms, status, verdict, attempts, t0, hits)
 
     def _check(self, req: Request, answer: str) -> Verdict:
@@ -171,10 +174,10 @@ class Interpreter:
             log.warning("fallback failed: %s", e)
             return ""
 
-    def _idioms(self, corrected: str, answer: FinalAnswer | None) -> list[dict[str, Any]]:
-        """Database hits on the corrected text, then the model's own finds that occur in it
-        and overlap no database hit."""
-        hits = self.idioms.match(corrected)
+    def _idioms(self, corrected: str, answer: FinalAnswer | None, hits: list[IdiomHit] | None) -> list[dict[str, Any]]:
+        """Database hits on the corrected text (those of the heard text when nothing was
+        corrected), then the model's own finds that occur in it and overlap no database hit."""
+        hits = self.idioms.match(corrected) if hits is None else hits
         found = [h.as_dict() for h in hits]
         taken = [(h.start, h.end) for h in hits]
         for item in answer.idioms if answer else []:
@@ -240,9 +243,7 @@ class Interpreter:
         return clean_line(done.text)
 
 
-def _echoes_context(answer: str, context: list[ContextLine] | tuple[ContextLine, ...] | Any) -> bool:
-    from rapidfuzz import fuzz
-
+def _echoes_context(answer: str, context: Sequence[ContextLine]) -> bool:
     low = answer.lower()
     if low.startswith(("earlier in the conversation", "earlier lines", "context")):
         return True

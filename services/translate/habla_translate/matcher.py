@@ -376,7 +376,7 @@ def tokenize(text: str, lemmatize: Lemmatize) -> list[Token]:
         last_end = m.end()
         lower = m.group().lower().replace("’", "'")
         norm = deaccent(lower)
-        keys, enclitics = _token_keys(lower, lemmatize)
+        keys, enclitics = _cached_keys(lower, lemmatize)
         tokens.append(Token(m.group(), m.start(), m.end(), norm, keys, enclitics, sentence))
     return tokens
 
@@ -407,10 +407,6 @@ def _cached_keys(lower: str, lemmatize: Lemmatize) -> tuple[frozenset[str], tupl
             keys |= verbs
             enclitics = tuple(stripped)
     return frozenset(keys), enclitics
-
-
-def _token_keys(lower: str, lemmatize: Lemmatize) -> tuple[frozenset[str], tuple[str, ...]]:
-    return _cached_keys(lower, lemmatize)
 
 
 # --- matching -------------------------------------------------------------------------
