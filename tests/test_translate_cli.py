@@ -45,3 +45,9 @@ def test_translate_an_unreadable_file_says_so(tmp_path: Path) -> None:
     bad.write_bytes(b"\xff\xfe\x00garbage")
     result = CliRunner().invoke(cli, ["translate", "--file", str(bad)])
     assert result.exit_code != 0 and "cannot read" in result.output
+
+
+def test_retranslate_an_unknown_session_says_so(tmp_path: Path, redis_url: str, pg_url: str) -> None:
+    env = {"REDIS_URL": redis_url, "DATABASE_URL": pg_url}
+    result = CliRunner().invoke(cli, ["retranslate", "no-such-session", "--data-dir", str(tmp_path)], env=env)
+    assert result.exit_code != 0 and "no session 'no-such-session'" in result.output
