@@ -63,8 +63,9 @@ def redis_url_for(redis_server_url: str) -> object:
 
 @pytest.fixture
 def redis_url(redis_server_url: str) -> Iterator[str]:
-    """Redis database 14, emptied before and after the test."""
-    url = redis_db_url(redis_server_url, 14)
+    """Redis database 14 (``HABLA_TEST_REDIS_DB`` to use another, so two test runs can share
+    a server), emptied before and after the test."""
+    url = redis_db_url(redis_server_url, int(os.environ.get("HABLA_TEST_REDIS_DB", "14")))
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

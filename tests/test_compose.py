@@ -25,6 +25,7 @@ INFRA = ("redis", "postgres", "ollama")
 APPS = {
     "ingest": "services/ingest/Dockerfile",
     "asr": "services/asr/Dockerfile",
+    "diarize": "services/diarize/Dockerfile",
     "recorder": "services/recorder/Dockerfile",
     "gateway": "gateway/Dockerfile",
     "translate": "services/translate/Dockerfile",
@@ -36,6 +37,7 @@ TARGETS = {"translate": "translate", "worker": "worker"}
 MODULES = {
     "ingest": "habla_ingest",
     "asr": "habla_asr",
+    "diarize": "habla_diarize",
     "recorder": "habla_recorder",
     "gateway": "habla_gateway",
     "translate": "habla_translate",

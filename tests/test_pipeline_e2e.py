@@ -30,7 +30,7 @@ def runtime(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Runtime]:
     with running(
         data_dir=tmp_path / "data",
         extra_env={"REDIS_URL": redis_url, "DATABASE_URL": pg_url, "HABLA_LEASE_MS": "3000"},
-        services=("recorder", "ingest", "asr", "gateway"),
+        services=("recorder", "ingest", "diarize", "asr", "gateway"),
     ) as rt:
         yield rt
 

@@ -25,7 +25,16 @@ from habla_common.bus import RedisBus, connect_redis, redis_options
 
 from .config import GatewayConfig
 from .outbox import Outbox
-from .rest import error_response, get_session, get_transcript, health, list_sessions
+from .rest import (
+    delete_voiceprint,
+    error_response,
+    get_session,
+    get_transcript,
+    health,
+    list_sessions,
+    list_voiceprints,
+    rename_speaker,
+)
 from .sessions import SessionStore
 from .ws import Capacity, ws_endpoint
 
@@ -66,6 +75,9 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
         Route("/api/sessions", list_sessions),
         Route("/api/sessions/{session_id}", get_session),
         Route("/api/sessions/{session_id}/transcript", get_transcript),
+        Route("/api/sessions/{session_id}/speakers/{speaker}", rename_speaker, methods=["POST"]),
+        Route("/api/voiceprints", list_voiceprints),
+        Route("/api/voiceprints/{voiceprint_id}", delete_voiceprint, methods=["DELETE"]),
         WebSocketRoute("/ws", ws_endpoint),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,10 +27,12 @@ __all__ = [
     "EMPTY_FRAME",
     "FRAME_TOO_LARGE",
     "INTERNAL",
+    "MAX_SPEAKER_NAME",
     "NO_SESSION",
     "PCM_SAMPLE_RATES",
     "RESUME_GAP",
     "SESSION_ENDED",
+    "SPEAKER_ID",
     "UNAUTHORIZED",
     "UNAVAILABLE",
     "UNDECODABLE_AUDIO",
@@ -39,10 +42,12 @@ __all__ = [
     "WEBM_SAMPLE_RATE",
     "ClientMessage",
     "Ping",
+    "RenameSpeaker",
     "SessionEnd",
     "SessionStart",
     "SettingsChange",
     "check_audio",
+    "parse_rename",
     "parse_text",
     "resolve_sample_rate",
 ]
@@ -122,7 +127,21 @@ class SaveTerm:
     language: str = "es"
 
 
-ClientMessage = SessionStart | SettingsChange | SessionEnd | Ping | SaveTerm
+SPEAKER_ID = re.compile(r"^S[0-9]{1,3}$")
+MAX_SPEAKER_NAME = 60
+
+
+@dataclass(frozen=True)
+class RenameSpeaker:
+    """The user named a speaker of the session ("S2" is "Profesora García")."""
+
+    speaker: str
+    name: str
+    remember: bool = False
+    is_user: bool = False
+
+
+ClientMessage = SessionStart | SettingsChange | SessionEnd | Ping | SaveTerm | RenameSpeaker
 
 
 def _opt_str(obj: dict[str, Any], key: str) -> str | None:
@@ -206,12 +225,54 @@ def _save(obj: dict[str, Any]) -> SaveTerm:
     )
 
 
+def _opt_bool(obj: dict[str, Any], key: str) -> bool:
+    v = obj.get(key)
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise ProtocolError(BAD_VALUE, f"{key!r} must be true or false", field=key)
+    return v
+
+
+def parse_rename(obj: dict[str, Any]) -> RenameSpeaker:
+    """``{"speaker": "S2", "name": ..., "remember"?: bool, "is_user"?: bool}`` (the socket's
+    ``rename`` frame and the REST rename share it)."""
+    speaker = obj.get("speaker")
+    if not isinstance(speaker, str) or not SPEAKER_ID.match(speaker):
+        raise ProtocolError(
+            BAD_VALUE,
+            f"'speaker' must be a speaker id like \"S2\" (S and 1-3 digits); got {speaker!r:.40}",
+            field="speaker",
+        )
+    raw = obj.get("name")
+    if raw is None:
+        raise ProtocolError(BAD_VALUE, "rename needs a 'name'", field="name")
+    if not isinstance(raw, str):
+        raise ProtocolError(BAD_VALUE, "'name' must be a string", field="name")
+    name = " ".join(raw.split())
+    if not name:
+        raise ProtocolError(BAD_VALUE, "'name' must not be empty", field="name")
+    if len(name) > MAX_SPEAKER_NAME:
+        raise ProtocolError(
+            BAD_VALUE,
+            f"'name' is {len(name)} characters; at most {MAX_SPEAKER_NAME}",
+            field="name",
+            limit=MAX_SPEAKER_NAME,
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):  # NUL etc. cannot be stored
+        raise ProtocolError(BAD_VALUE, "'name' must not contain control characters", field="name")
+    return RenameSpeaker(
+        speaker=speaker, name=name, remember=_opt_bool(obj, "remember"), is_user=_opt_bool(obj, "is_user")
+    )
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any]], ClientMessage]] = {
     "session.start": _session_start,
     "settings": _settings,
     "session.end": _session_end,
     "ping": _ping,
     "save": _save,
+    "rename": parse_rename,
 }
 
 

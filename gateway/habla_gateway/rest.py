@@ -1,12 +1,15 @@
-"""REST: health, sessions and transcripts, read from the Postgres projections.
+"""REST: health, sessions, transcripts and speakers, read from the Postgres projections.
 
 Every route but ``/api/health`` needs the token. Errors are JSON
 ``{"error": <code>, "message": ...}``: 401 unauthorized, 404 not_found, 400 bad_request,
-503 unavailable (Postgres unreachable or not migrated).
+503 unavailable (Postgres or Redis unreachable, or not migrated). Changes (naming a
+speaker, forgetting a voiceprint) are published as facts and answered 202: the read
+models show them once the recorder has recorded them.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -16,22 +19,36 @@ from typing import Any
 
 import psycopg
 import redis
+from anyio import to_thread
 from psycopg.rows import dict_row
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from habla_common.errors import BusUnavailable
 from habla_common.transcript import Line, to_markdown, to_srt
 
 from .auth import requires_token
+from .errors import ProtocolError
+from .protocol import parse_rename
 
-__all__ = ["error_response", "get_session", "get_transcript", "health", "list_sessions"]
+__all__ = [
+    "delete_voiceprint",
+    "error_response",
+    "get_session",
+    "get_transcript",
+    "health",
+    "list_sessions",
+    "list_voiceprints",
+    "rename_speaker",
+]
 
 log = logging.getLogger("habla.gateway.rest")
 
 _SESSION_COLUMNS = (
     "s.session_id, s.started_at, s.ended_at, s.end_reason, s.direction, s.mode, s.codec, s.source, s.title, "
-    "count(u.utterance_id) AS utterances, "
-    "count(u.utterance_id) FILTER (WHERE coalesce(u.text, '') <> '') AS transcribed"
+    # segmented utterances (a split one's later turns are not counted again), and how many of them have text
+    "count(u.utterance_id) FILTER (WHERE u.part = 0) AS utterances, "
+    "count(DISTINCT u.idx) FILTER (WHERE coalesce(u.text, '') <> '') AS transcribed"
 )
 _SESSION_FROM = "FROM sessions s LEFT JOIN utterances u ON u.session_id = s.session_id"
 
@@ -62,6 +79,9 @@ def _db_errors_as_503(handler: Handler) -> Handler:
         except psycopg.OperationalError as e:
             log.error("Postgres unavailable: %s", e)
             return error_response(503, "unavailable", "the database is unreachable; try again shortly")
+        except (BusUnavailable, redis.ConnectionError, redis.TimeoutError) as e:
+            log.error("Redis unavailable: %s", e)
+            return error_response(503, "unavailable", "the event bus is unreachable; try again shortly")
 
     return wrapped
 
@@ -158,25 +178,58 @@ def _not_found(session_id: str) -> JSONResponse:
     )
 
 
+# a speaker is shown by the name the user gave it, else its label ("Speaker 2", a recognised voice)
+_SPEAKER_QUERY = (
+    "SELECT speaker, number, label, name, color, role, role_confidence, is_user, voiceprint_id "
+    "FROM speakers WHERE session_id = %s AND number IS NOT NULL ORDER BY number, speaker"
+)
+
+
+def _display(name: str | None, label: str | None) -> str | None:
+    return name or label or None
+
+
+def _speaker_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "speaker": row["speaker"],
+        "number": row["number"],
+        "label": row["label"],
+        "name": row["name"] or None,
+        "display": _display(row["name"], row["label"]),
+        "color": row["color"],
+        "role": row["role"],
+        "role_confidence": row["role_confidence"],
+        "is_user": bool(row["is_user"]),
+    }
+
+
 @requires_token
 @_db_errors_as_503
 async def get_session(request: Request) -> Response:
+    """One session with its speakers (in order of appearance)."""
     session_id = request.path_params["session_id"]
     async with await _connect(request.state.database_url) as conn:
         row = await _load_session(conn, session_id)
-    if row is None:
-        return _not_found(session_id)
-    return JSONResponse(_session_json(row))
+        if row is None:
+            return _not_found(session_id)
+        cur = await conn.execute(_SPEAKER_QUERY, (session_id,))
+        speakers = await cur.fetchall()
+    return JSONResponse({**_session_json(row), "speakers": [_speaker_json(s) for s in speakers]})
 
 
 _FORMATS = ("json", "md", "srt")
 # each utterance with the newest revision of its translation (re-translations append revisions)
+# and its speaker's current name: a rename relabels the session's earlier lines too
 _TRANSCRIPT_QUERY = (
-    "SELECT u.utterance_id, u.idx, u.start_ms, u.end_ms, u.text, u.language, u.dropped, u.reason, "
+    "SELECT u.utterance_id, u.idx, u.part, u.parts, u.parent_id, u.start_ms, u.end_ms, u.text, u.language, "
+    "u.dropped, u.reason, u.speaker, sp.name AS speaker_name, sp.label AS speaker_label, "
+    "sp.color AS speaker_color, "
     "t.revision, t.corrected, t.translation, t.status, t.corrections, t.idioms, t.model, "
     "t.source_language, t.target_language "
     "FROM utterances u LEFT JOIN LATERAL (SELECT * FROM translations tr WHERE tr.utterance_id = u.utterance_id "
-    "ORDER BY tr.revision DESC LIMIT 1) t ON true WHERE u.session_id = %s ORDER BY u.idx"
+    "ORDER BY tr.revision DESC LIMIT 1) t ON true "
+    "LEFT JOIN speakers sp ON sp.session_id = u.session_id AND sp.speaker = u.speaker "
+    "WHERE u.session_id = %s ORDER BY u.idx, u.part"
 )
 
 
@@ -217,7 +270,13 @@ async def get_transcript(request: Request) -> Response:
                 "utterances": [
                     {
                         "index": r["idx"],
+                        "part": r["part"],
+                        "parts": r["parts"],
                         "utterance_id": r["utterance_id"],
+                        "parent_id": r["parent_id"],
+                        "speaker": r["speaker"],
+                        "speaker_name": _display(r["speaker_name"], r["speaker_label"]),
+                        "speaker_color": r["speaker_color"],
                         "start_ms": r["start_ms"],
                         "end_ms": r["end_ms"],
                         "start": None if r["start_ms"] is None else r["start_ms"] / 1000,
@@ -237,6 +296,7 @@ async def get_transcript(request: Request) -> Response:
             end_ms=r["end_ms"] or 0,
             text=(r["corrected"] or r["text"] or "") if r["revision"] is not None else (r["text"] or ""),
             language=r["language"] or "",
+            speaker=_display(r["speaker_name"], r["speaker_label"]),
             translation=r["translation"] or None,
             idioms=list(r["idioms"] or []),
         )
@@ -255,3 +315,128 @@ async def get_transcript(request: Request) -> Response:
         media_type="application/x-subrip; charset=utf-8",
         headers={"Content-Disposition": f'inline; filename="{stem}.srt"'},
     )
+
+
+# --- speakers and voiceprints ----------------------------------------------------------
+
+_MAX_BODY = 16 * 1024
+
+
+async def _json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body (at most 16 KiB); raises _BadRequest."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_BODY:
+            raise _BadRequest(f"the body is over {_MAX_BODY} bytes")
+    try:
+        obj = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise _BadRequest(f"the body must be a JSON object: {e}") from e
+    if not isinstance(obj, dict):
+        raise _BadRequest("the body must be a JSON object")
+    return obj
+
+
+async def _recorded_seq(conn: psycopg.AsyncConnection[dict[str, Any]], session_id: str) -> int:
+    cur = await conn.execute("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE session_id = %s", (session_id,))
+    row = await cur.fetchone()
+    return int(row["seq"]) if row else 0
+
+
+@requires_token
+@_db_errors_as_503
+async def rename_speaker(request: Request) -> Response:
+    """``POST /api/sessions/{id}/speakers/{speaker}`` ``{"name", "remember"?, "is_user"?}``:
+    publishes speaker.renamed (202); the name shows on every line of the speaker."""
+    session_id = request.path_params["session_id"]
+    speaker = request.path_params["speaker"]
+    async with await _connect(request.state.database_url) as conn:
+        if await _load_session(conn, session_id) is None:
+            return _not_found(session_id)
+        cur = await conn.execute(
+            "SELECT 1 FROM speakers WHERE session_id = %s AND speaker = %s AND number IS NOT NULL",
+            (session_id, speaker),
+        )
+        if await cur.fetchone() is None:
+            return error_response(
+                404,
+                "not_found",
+                f"session {session_id!r} has no speaker {speaker!r} (see its speakers in GET /api/sessions/{{id}})",
+            )
+        recorded = await _recorded_seq(conn, session_id)
+    try:
+        msg = parse_rename({**await _json_object(request), "speaker": speaker})
+    except _BadRequest as e:
+        return error_response(400, "bad_request", str(e))
+    except ProtocolError as e:
+        return JSONResponse({"error": "bad_request", "message": e.message, **e.extra}, status_code=400)
+    event = await to_thread.run_sync(lambda: request.state.store.rename_speaker(session_id, msg, recorded_seq=recorded))
+    return JSONResponse(
+        {
+            "status": "accepted",
+            "event_id": event.event_id,
+            "session_id": session_id,
+            "speaker": msg.speaker,
+            "name": msg.name,
+            "remember": msg.remember,
+            "is_user": msg.is_user,
+        },
+        status_code=202,
+    )
+
+
+# live: saved after its newest deletion
+_LIVE_VOICEPRINT = "saved_at IS NOT NULL AND (deleted_at IS NULL OR saved_at > deleted_at)"
+
+
+@requires_token
+@_db_errors_as_503
+async def list_voiceprints(request: Request) -> Response:
+    """The voices kept across sessions (never their embeddings): the user's own first."""
+    async with await _connect(request.state.database_url) as conn:
+        cur = await conn.execute(
+            "SELECT voiceprint_id, name, is_user, backend, dim, speech_ms, session_id, speaker, saved_at "
+            f"FROM voiceprints WHERE {_LIVE_VOICEPRINT} ORDER BY is_user DESC, name, voiceprint_id"
+        )
+        rows = await cur.fetchall()
+    return JSONResponse(
+        {
+            "voiceprints": [
+                {
+                    "voiceprint_id": r["voiceprint_id"],
+                    "name": r["name"],
+                    "is_user": bool(r["is_user"]),
+                    "backend": r["backend"],
+                    "dim": r["dim"],
+                    "speech_ms": r["speech_ms"],
+                    "session_id": r["session_id"],
+                    "speaker": r["speaker"],
+                    "saved_at": _iso(r["saved_at"]),
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+@requires_token
+@_db_errors_as_503
+async def delete_voiceprint(request: Request) -> Response:
+    """``DELETE /api/voiceprints/{id}``: publishes voiceprint.deleted (202); 404 if unknown or already deleted."""
+    voiceprint_id = request.path_params["voiceprint_id"]
+    async with await _connect(request.state.database_url) as conn:
+        cur = await conn.execute(
+            f"SELECT session_id, saved_at FROM voiceprints WHERE voiceprint_id = %s AND {_LIVE_VOICEPRINT}",
+            (voiceprint_id,),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return error_response(404, "not_found", f"no voiceprint {voiceprint_id!r} (see GET /api/voiceprints)")
+        session_id = row["session_id"] or "voiceprints"
+        recorded = await _recorded_seq(conn, session_id)
+    saved_at = _iso(row["saved_at"]) or ""
+    event_id = await to_thread.run_sync(
+        lambda: request.state.store.delete_voiceprint(session_id, voiceprint_id, saved_at, recorded_seq=recorded)
+    )
+    return JSONResponse({"status": "accepted", "event_id": event_id, "voiceprint_id": voiceprint_id}, status_code=202)

@@ -30,12 +30,14 @@ from habla_contracts import (
     SessionEnded,
     SessionSettingsChanged,
     SessionStarted,
+    SpeakerRenamed,
     TermSaved,
+    VoiceprintDeleted,
     derived_id,
     new_id,
 )
 
-from .protocol import SaveTerm
+from .protocol import RenameSpeaker, SaveTerm
 
 __all__ = ["Connection", "SessionRecord", "SessionStore", "chunk_event_id"]
 
@@ -83,10 +85,24 @@ def _gw_key(session_id: str) -> str:
     return f"session:{session_id}:gateway"
 
 
+# The bus numbers a session's events with this counter (habla_common.bus); it expires a
+# week after the session's last event. Publishing to an older session (a REST rename)
+# first lifts it past what the log already holds, or the new fact would reuse a recorded
+# (session_id, seq) and the recorder could never store it.
+_SEQ_FLOOR = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return current
+"""
+
+
 class SessionStore:
     def __init__(self, bus: RedisBus) -> None:
         self.bus = bus
         self.r = bus.r
+        self._seq_floor = self.r.register_script(_SEQ_FLOOR)
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -168,6 +184,45 @@ class SessionStore:
                 utterance_id=term.utterance_id,
                 language=term.language,
             )
+        )
+
+    def rename_speaker(self, session_id: str, msg: RenameSpeaker, *, recorded_seq: int = 0) -> SpeakerRenamed:
+        """Publish the user's name for a speaker. ``recorded_seq``: the highest seq the log
+        holds for the session (from Postgres), for sessions the bus may have forgotten."""
+        if recorded_seq > 0:
+            self.ensure_seq_after(session_id, recorded_seq)
+        event = SpeakerRenamed(
+            session_id=session_id,
+            speaker=msg.speaker,
+            name=msg.name,
+            remember=msg.remember,
+            is_user=msg.is_user,
+            source="user",
+        )
+        self.publish(event)
+        return event
+
+    def delete_voiceprint(self, session_id: str, voiceprint_id: str, saved_at: str, *, recorded_seq: int = 0) -> str:
+        """Publish the deletion of a stored voice (under the session it came from, so it
+        follows its save on the same shard); returns the event id. Deleting one save twice
+        is one deletion."""
+        if recorded_seq > 0:
+            self.ensure_seq_after(session_id, recorded_seq)
+        event = VoiceprintDeleted(
+            session_id=session_id,
+            event_id=derived_id("voiceprint.deleted", voiceprint_id, saved_at),
+            voiceprint_id=voiceprint_id,
+        )
+        self.publish(event)
+        return event.event_id
+
+    def ensure_seq_after(self, session_id: str, seq: int) -> None:
+        """The session's next event gets a seq above ``seq`` even if its counter expired."""
+        self._call(
+            "lift the session's sequence",
+            self._seq_floor,
+            keys=[f"session:{session_id}:seq"],
+            args=[seq, SESSION_TTL_S],
         )
 
     def change_codec(self, session_id: str, codec: str) -> None:

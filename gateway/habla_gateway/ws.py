@@ -161,6 +161,10 @@ class SocketSession:
             if not self.conn.started:
                 raise ProtocolError(p.NO_SESSION, "send session.start first")
             await self.run_sync(self.store.save_term, self.conn.session_id, msg)
+        elif isinstance(msg, p.RenameSpeaker):  # allowed after session.end too: naming is for the record
+            if not self.conn.started:
+                raise ProtocolError(p.NO_SESSION, "send session.start first")
+            await self.run_sync(self.store.rename_speaker, self.conn.session_id, msg)
         elif isinstance(msg, p.SessionEnd):
             if not self.conn.started:
                 raise ProtocolError(p.NO_SESSION, "send session.start first")

@@ -61,10 +61,11 @@ def bus(r: redis.Redis) -> RedisBus:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    tables = "sessions, utterances, translations, corrections, saved_terms, speakers, voiceprints, events"
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE sessions, utterances")
+        conn.execute(f"TRUNCATE {tables}")
         yield conn
-        conn.execute("TRUNCATE sessions, utterances")
+        conn.execute(f"TRUNCATE {tables}")
 
 
 def make_config(**overrides: Any) -> GatewayConfig:

@@ -119,7 +119,13 @@ def test_transcript_json(client: Any, recorded: None, auth: dict[str, str]) -> N
     assert [u["index"] for u in utts] == [0, 1, 2]
     assert utts[0] == {
         "index": 0,
+        "part": 0,
+        "parts": 1,
         "utterance_id": derived_id("newer", "utt", 0),
+        "parent_id": None,
+        "speaker": None,
+        "speaker_name": None,
+        "speaker_color": None,
         "start_ms": 500,
         "end_ms": 2500,
         "start": 0.5,

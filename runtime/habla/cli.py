@@ -157,10 +157,24 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str, 
     table.add_row(partial)
     table.add_row(progress)
     n_finals = 0
+    speakers: dict[str, tuple[str, str]] = {}  # id -> (label, colour)
 
     def on_event(ev: Received) -> None:
         nonlocal n_finals
-        if ev.kind == "asr.partial":
+        if ev.kind == "speaker.joined":
+            d = ev.data
+            speakers[d["speaker"]] = (d["label"], d["color"])
+            live.console.print(f"         [{d['color']}]● {d['label']}[/] joined")
+        elif ev.kind == "speaker.renamed":
+            d = ev.data
+            color = speakers.get(d["speaker"], ("", "white"))[1]
+            speakers[d["speaker"]] = (d["name"], color)
+            live.console.print(f"         [{color}]● {d['speaker']}[/] is [bold]{d['name']}[/]")
+        elif ev.kind == "speaker.role_suggested":
+            d = ev.data
+            label = speakers.get(d["speaker"], (d["speaker"], ""))[0]
+            live.console.print(f"         {label} looks like the {d['role']} ({d['confidence']:.0%} sure)")
+        elif ev.kind == "asr.partial":
             partial.plain = f"… {ev.data['committed']} {ev.data['tentative']}".rstrip()
             partial.stylize("dim")
         elif ev.kind == "translation.partial":
@@ -169,7 +183,9 @@ def _replay_live(ws_url: str, token: str, pcm: Any, realtime: bool, title: str, 
         elif ev.kind == "asr.final":
             d = ev.data
             if d["text"]:
-                live.console.print(f"[cyan]{clock(d['start_ms'])}[/] {d['text']}")
+                label, color = speakers.get(d.get("speaker") or "", ("", "white"))
+                who = f"[{color}]{label}:[/] " if label else ""
+                live.console.print(f"[cyan]{clock(d['start_ms'])}[/] {who}{d['text']}")
             partial.plain = ""
         elif ev.kind == "idiom.detected":
             d = ev.data
@@ -214,7 +230,7 @@ def _write_outputs(file: Path, result: Any, out_dir: Path | None, json_path: Pat
             start_ms=f["start_ms"],
             end_ms=f["end_ms"],
             text=f["text"],
-            speaker=f.get("speaker"),
+            speaker=f.get("speaker_label") or f.get("speaker") or None,
             translation=f.get("translation"),
             idioms=f.get("idioms") or [],
         )
@@ -238,7 +254,9 @@ def _write_outputs(file: Path, result: Any, out_dir: Path | None, json_path: Pat
                             "index": f["index"],
                             "start": f["start_ms"] / 1000,
                             "end": f["end_ms"] / 1000,
-                            "speaker": f.get("speaker"),
+                            "part": f.get("part", 0),
+                            "speaker": f.get("speaker") or None,
+                            "speaker_label": f.get("speaker_label") or None,
                             "source_text": f["text"],
                             "language": f["language"],
                             "corrected": f.get("corrected"),

@@ -2,8 +2,8 @@
 
 The client speaks the same WebSocket protocol as the phone: ``session.start``, binary
 PCM16 chunks, ``session.end``; it then waits until the ingest reports how many
-utterances the audio held (``audio.drained``) and a final has arrived for each (with
-``translations=True``, also a translation final for each).
+utterances the audio held (``audio.drained``) and a final has arrived for each speaker
+turn of each (with ``translations=True``, also a translation final for each).
 """
 
 from __future__ import annotations
@@ -40,11 +40,13 @@ class ReplayResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def finals(self) -> list[dict[str, Any]]:
-        """Final transcripts in order, each with its newest translation merged in
-        (``translation``, ``corrected``, ``idioms``, ``status``) when one arrived."""
-        out = {e.data["index"]: dict(e.data) for e in self.events if e.kind == "asr.final"}
+        """Final transcripts in order (utterance, then speaker turn), each with its newest
+        translation merged in (``translation``, ``corrected``, ``idioms``, ``status``) when one
+        arrived, and its speaker's current label (``speaker_label``: the name given, or
+        "Speaker n")."""
+        out = {e.data["utterance_id"]: dict(e.data) for e in self.events if e.kind == "asr.final"}
         for t in sorted(self.of_kind("translation.final"), key=lambda e: e.data["revision"]):
-            f = out.get(t.data["index"])
+            f = out.get(t.data["utterance_id"])
             if f is not None:
                 f.update(
                     translation=t.data["translation"],
@@ -53,7 +55,20 @@ class ReplayResult:
                     corrections=list(t.data["corrections"]),
                     status=t.data["status"],
                 )
-        return [out[i] for i in sorted(out)]
+        labels = self.speaker_labels()
+        for f in out.values():
+            f["speaker_label"] = labels.get(f.get("speaker") or "", "")
+        return sorted(out.values(), key=lambda f: (f["index"], f.get("part", 0)))
+
+    def speaker_labels(self) -> dict[str, str]:
+        """Speaker id -> what to call it now (the newest name, else its label)."""
+        labels: dict[str, str] = {}
+        for e in self.events:
+            if e.kind == "speaker.joined":
+                labels.setdefault(e.data["speaker"], e.data["label"])
+            elif e.kind == "speaker.renamed":
+                labels[e.data["speaker"]] = e.data["name"]
+        return labels
 
     def of_kind(self, kind: str) -> list[Received]:
         return [e for e in self.events if e.kind == kind]
@@ -121,13 +136,17 @@ async def replay_chunks(
 
         sender = asyncio.create_task(send())
         expected: int | None = None
-        finals: set[int] = set()
-        translated: set[int] = set()
+        parts: dict[int, int] = {}  # utterance index -> speaker turns it was split into
+        finals: dict[int, set[int]] = {}  # utterance index -> turns with a final
+        transcribed: set[str] = set()  # utterance ids of those finals
+        translated: set[str] = set()
 
         def waiting() -> bool:
-            if expected is None or len(finals) < expected:
+            if expected is None:
                 return True
-            return translations and len(translated) < expected
+            if any(len(finals.get(i, ())) < parts.get(i, 1) for i in range(expected)):
+                return True
+            return translations and not transcribed <= translated
 
         deadline = time.monotonic() + drain_timeout_s + (audio_ms / 1000 if realtime else 0)
         try:
@@ -135,8 +154,8 @@ async def replay_chunks(
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(
-                        f"session {result.session_id}: {len(finals)} finals and {len(translated)} translations "
-                        f"of {expected} after the audio ended"
+                        f"session {result.session_id}: {len(transcribed)} finals of {len(finals)} utterances and "
+                        f"{len(translated)} translations ({expected} utterances) after the audio ended"
                     )
                 msg = json.loads(await asyncio.wait_for(ws.recv(), remaining))
                 if msg.get("type") == "error":
@@ -149,9 +168,12 @@ async def replay_chunks(
                 if ev.kind == "audio.drained":
                     expected = int(ev.data["utterances"])
                 elif ev.kind == "asr.final":
-                    finals.add(int(ev.data["index"]))
+                    index = int(ev.data["index"])
+                    finals.setdefault(index, set()).add(int(ev.data.get("part", 0)))
+                    parts[index] = int(ev.data.get("parts", 1))
+                    transcribed.add(ev.data["utterance_id"])
                 elif ev.kind == "translation.final":
-                    translated.add(int(ev.data["index"]))
+                    translated.add(ev.data["utterance_id"])
                 if on_event:
                     on_event(ev)
             await sender

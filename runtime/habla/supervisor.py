@@ -29,13 +29,14 @@ __all__ = ["SERVICES", "Runtime", "free_port", "load_token", "running"]
 SERVICES: dict[str, str] = {
     "recorder": "habla_recorder",
     "ingest": "habla_ingest",
+    "diarize": "habla_diarize",
     "asr": "habla_asr",
     "translate": "habla_translate",
     "worker": "habla.worker",
     "gateway": "habla_gateway",
 }
 # services that read streams as a consumer group (same name); ready once a member holds leases
-CONSUMERS = ("recorder", "ingest", "asr", "translate")
+CONSUMERS = ("recorder", "ingest", "diarize", "asr", "translate")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

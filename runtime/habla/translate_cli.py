@@ -1,4 +1,4 @@
-"""``habla translate``, ``habla idioms``, ``habla retranslate`` and ``habla eval translate``.
+"""``habla translate``, ``habla idioms``, ``habla retranslate``, ``habla eval translate`` and ``habla eval diarize``.
 
 ``translate`` feeds each line to the translate service's own handler, as if it were a
 final transcript of one session (so earlier lines are context, exactly as live), and
@@ -250,4 +250,26 @@ def eval_translate(n_flores: int, n_idioms: int, out: Path, backend: str | None,
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     click.echo(json.dumps(report["summary"], indent=2))
+    err.print(f"wrote {out}")
+
+
+@eval_group.command("diarize")
+@click.option(
+    "--pools", default="named,tune,test,synthetic", show_default=True, help="Conversation sets (comma-separated)."
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/out/diarize.json"))
+def eval_diarize(pools: str, out: Path) -> None:
+    """Diarization error rate and speaker-change precision/recall of the online speaker
+    pipeline on conversations built from real speech; embedding cost and memory. Needs
+    Redis (REDIS_URL, default redis://127.0.0.1:6379/0)."""
+    import os
+
+    from .diarize_eval import run
+    from .evaluation import default_speech_dir
+
+    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    report = run(default_speech_dir(), pools=pools.split(","), redis_url=redis_url, progress=err.print)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    click.echo(json.dumps({p: v["summary"] for p, v in report["pools"].items()}, indent=2))
     err.print(f"wrote {out}")

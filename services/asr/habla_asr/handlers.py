@@ -1,9 +1,11 @@
 """Event handlers of the asr service.
 
-* ``speech.segmented`` (:class:`UtteranceSegmented`) -> exactly one
-  :class:`TranscriptFinal` per utterance, always: when nothing usable was heard its
-  ``text`` is empty and ``dropped`` says why. Its id is derived from the utterance
-  event's id, so a redelivered utterance republishes the same final (the bus drops it).
+* ``speech.turn`` (:class:`SpeechTurn`: one speaker's part of a segmented utterance, from
+  the diarize stage; a bare :class:`UtteranceSegmented` is accepted too) -> exactly one
+  :class:`TranscriptFinal` per turn, always: when nothing usable was heard its ``text`` is
+  empty and ``dropped`` says why. The final carries the turn's speaker and part. Its id is
+  derived from the turn event's id, so a redelivered turn republishes the same final (the
+  bus drops it).
 * ``speech.window`` (:class:`SpeechWindow`) -> a best-effort :class:`TranscriptPartial`
   whose ``committed`` words never change (:class:`~habla_asr.agreement.LocalAgreement`
   per utterance). State of an utterance is dropped once its final is out, and at most
@@ -25,6 +27,7 @@ from typing import Any
 
 from habla_contracts import (
     Event,
+    SpeechTurn,
     SpeechWindow,
     TranscriptFinal,
     TranscriptPartial,
@@ -45,6 +48,7 @@ log = logging.getLogger("habla.asr")
 SettingsLookup = Callable[[str], Mapping[str, str]]
 Publish = Callable[[Event], Any]
 Key = tuple[str, str]  # (session_id, utterance_id)
+Utterance = UtteranceSegmented | SpeechTurn
 
 _STICKY_LANGUAGE_P = 0.8  # a partial's detected language is reused once this sure
 _STICKY_LANGUAGE_MS = 1500  # ... and detected on at least this much audio
@@ -60,7 +64,10 @@ class _Live:
     shown: tuple[str, str] | None = None
 
 
-def _key(event: SpeechWindow | UtteranceSegmented) -> Key:
+def _key(event: SpeechWindow | Utterance) -> Key:
+    """The live line an event belongs to: a turn's is its segmented utterance's."""
+    if isinstance(event, SpeechTurn) and event.parent_id:
+        return (event.session_id, event.parent_id)
     return (event.session_id, event.utterance_id)
 
 
@@ -87,7 +94,7 @@ class AsrHandler:
     # --- entry points -----------------------------------------------------------
 
     def handle(self, event: Event, publish: Publish) -> None:
-        if isinstance(event, UtteranceSegmented):
+        if isinstance(event, UtteranceSegmented | SpeechTurn):
             self.on_utterance(event, publish)
         elif isinstance(event, SpeechWindow):
             self.on_window(event, publish)
@@ -96,7 +103,7 @@ class AsrHandler:
         """What of ``batch`` to handle, in order: every final, then the newest window
         of each utterance that is neither finalized nor already past that window.
         Everything left out (older windows, other kinds) is acked by the consumer unhandled."""
-        finals = [e for e in batch if isinstance(e, UtteranceSegmented)]
+        finals = [e for e in batch if isinstance(e, UtteranceSegmented | SpeechTurn)]
         closing = {_key(e) for e in finals}
         newest: dict[Key, SpeechWindow] = {}
         for e in batch:
@@ -118,7 +125,7 @@ class AsrHandler:
     def give_up(self, event: Event, reason: str, publish: Publish) -> None:
         """The consumer is dead-lettering ``event``: an utterance still gets its one final,
         empty and marked ``asr_failed``, so no utterance is silently lost."""
-        if not isinstance(event, UtteranceSegmented):
+        if not isinstance(event, UtteranceSegmented | SpeechTurn):
             return
         publish(self._final(event, dropped="asr_failed"))
         log.error("gave up on %s/%s: %s", event.session_id, event.utterance_id, reason.strip())
@@ -130,7 +137,7 @@ class AsrHandler:
 
     # --- finals -------------------------------------------------------------------
 
-    def on_utterance(self, ev: UtteranceSegmented, publish: Publish) -> None:
+    def on_utterance(self, ev: Utterance, publish: Publish) -> None:
         started = self.clock()
         language = self._language(ev.session_id)
         audio = pcm16_to_float32(ev.pcm, ev.sample_rate)
@@ -159,8 +166,10 @@ class AsrHandler:
         log.debug("final %s/%s in %d ms: %r %s", ev.session_id, ev.utterance_id, asr_ms, cleaned.text, cleaned.dropped)
         self._close(_key(ev))
 
-    def _final(self, ev: UtteranceSegmented, **result: Any) -> TranscriptFinal:
+    def _final(self, ev: Utterance, **result: Any) -> TranscriptFinal:
         """The one final of ``ev``; its id derives from the utterance's, so redeliveries dedupe."""
+        if isinstance(ev, SpeechTurn):
+            result.update(speaker=ev.speaker, part=ev.part, parts=ev.parts, parent_id=ev.parent_id)
         return TranscriptFinal(
             session_id=ev.session_id,
             event_id=derived_id(ev.event_id, "final"),

@@ -1,8 +1,9 @@
 """Bootstrap and run loop of the asr service.
 
 ``python -m habla_asr`` (or ``habla-asr``): reads :class:`AsrConfig` from the
-environment, loads and warms up the model, then consumes ``speech.segmented`` and
-``speech.window`` as consumer group ``asr`` until SIGTERM.
+environment, loads and warms up the model, then consumes ``speech.turn`` (utterances as
+split into speaker turns by the diarize stage) and ``speech.window`` as consumer group
+``asr`` until SIGTERM.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from habla_contracts import Event, SpeechWindow, UtteranceSegmented
+from habla_contracts import Event, SpeechTurn, SpeechWindow
 
 from .adapters import FasterWhisperTranscriber, Transcriber
 from .config import AsrConfig
@@ -18,7 +19,7 @@ from .handlers import AsrHandler, Publish, SettingsLookup
 
 __all__ = ["KINDS", "bootstrap", "build", "main"]
 
-KINDS = (UtteranceSegmented.KIND, SpeechWindow.KIND)
+KINDS = (SpeechTurn.KIND, SpeechWindow.KIND)
 
 
 class SettingsSource(Protocol):

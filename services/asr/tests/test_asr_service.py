@@ -14,7 +14,7 @@ from habla_asr.main import KINDS, build
 from habla_common.bus import RedisBus, decode_entry
 from habla_common.service import build_consumer
 from habla_common.settings import Settings
-from habla_contracts import SpeechWindow, TranscriptFinal, TranscriptPartial, UtteranceSegmented, stream_key
+from habla_contracts import SpeechTurn, SpeechWindow, TranscriptFinal, TranscriptPartial, stream_key
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def test_a_backlog_is_worked_off_finals_first_newest_window_only(
     bus.set_session_settings("s", direction="es-en")
     for i, end in enumerate((16000, 32000, 48000)):  # utterance u: three windows, then its final
         bus.publish(SpeechWindow(session_id="s", utterance_id="u", window_index=i, pcm=pcm(audio[:end])))
-    bus.publish(UtteranceSegmented(session_id="s", utterance_id="u", pcm=pcm(audio)))
+    bus.publish(SpeechTurn(session_id="s", utterance_id="u", parent_id="u", speaker="S1", pcm=pcm(audio)))
     for i, end in enumerate((16000, 48000)):  # utterance v still being spoken
         bus.publish(SpeechWindow(session_id="s", utterance_id="v", window_index=i, pcm=pcm(audio[:end])))
 

@@ -2,11 +2,14 @@
 
 Used by the gateway's transcript endpoint and by ``habla replay``; neither imports the
 other, so the formatting lives here. Lines whose ``text`` is empty (an utterance with
-no speech, or one not transcribed yet) are left out of both formats.
+no speech, or one not transcribed yet) are left out of both formats. A line's
+``speaker`` is the name to show (the one the user gave the speaker, else its label such
+as "Speaker 2"); lines without one show no speaker.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +19,8 @@ __all__ = ["Line", "clock", "line_from_mapping", "srt_time", "to_markdown", "to_
 
 @dataclass(frozen=True)
 class Line:
-    """One utterance of a transcript. Times are milliseconds of session audio."""
+    """One utterance (or one speaker's turn of it) of a transcript. Times are milliseconds
+    of session audio; ``speaker`` is the display name (None: not shown)."""
 
     start_ms: int
     end_ms: int
@@ -28,13 +32,17 @@ class Line:
 
 
 def line_from_mapping(row: Mapping[str, Any]) -> Line:
-    """A :class:`Line` from a dict with ``start_ms``, ``end_ms``, ``text`` (others optional)."""
+    """A :class:`Line` from a dict with ``start_ms``, ``end_ms``, ``text`` (others optional).
+
+    The speaker shown is ``speaker_name`` (as the gateway's JSON transcript has it) or else
+    ``speaker``."""
+    speaker = row.get("speaker_name") or row.get("speaker")
     return Line(
         start_ms=int(row.get("start_ms") or 0),
         end_ms=int(row.get("end_ms") or 0),
         text=str(row.get("text") or ""),
         language=str(row.get("language") or ""),
-        speaker=row.get("speaker"),
+        speaker=str(speaker) if speaker else None,
         translation=row.get("translation"),
         idioms=list(row.get("idioms") or []),
     )
@@ -56,6 +64,14 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def _md_name(name: str) -> str:
+    """A speaker's name (typed by the user) as literal Markdown text."""
+    return _MD_SPECIAL.sub(r"\\\1", _one_line(name))
+
+
 def _idiom_label(idiom: Any) -> str:
     if isinstance(idiom, Mapping):
         phrase = idiom.get("phrase") or idiom.get("expression") or idiom.get("idiom") or ""
@@ -75,7 +91,7 @@ def to_markdown(lines: Iterable[Line], title: str = "Transcript") -> str:
     if not spoken:
         out += ["*(no speech)*", ""]
     for ln in spoken:
-        who = f" **{_one_line(ln.speaker)}:**" if ln.speaker else ""
+        who = f" **{_md_name(ln.speaker)}:**" if ln.speaker and ln.speaker.strip() else ""
         out.append(f"`{clock(ln.start_ms)}`{who} {_one_line(ln.text)}")
         if ln.translation:
             out += ["", f"> {_one_line(ln.translation)}"]
@@ -91,7 +107,7 @@ def to_srt(lines: Iterable[Line]) -> str:
     for n, ln in enumerate(_spoken(lines), start=1):
         end = ln.end_ms if ln.end_ms > ln.start_ms else ln.start_ms + 1000
         text = _one_line(ln.text)
-        if ln.speaker:
+        if ln.speaker and ln.speaker.strip():
             text = f"{_one_line(ln.speaker)}: {text}"
         body = [text] + ([_one_line(ln.translation)] if ln.translation else [])
         cues.append("\n".join([str(n), f"{srt_time(ln.start_ms)} --> {srt_time(end)}", *body]))

@@ -42,3 +42,17 @@ def test_markdown() -> None:
 def test_line_from_mapping() -> None:
     ln = line_from_mapping({"start_ms": 1, "end_ms": 2, "text": None, "idioms": None})
     assert ln == Line(start_ms=1, end_ms=2, text="")
+
+
+def test_speaker_names_are_literal_markdown() -> None:
+    md = to_markdown([Line(start_ms=0, end_ms=1, text="hola", speaker="*Ana* _la_ [profe]")])
+    assert r"**\*Ana\* \_la\_ \[profe\]:** hola" in md
+    assert to_srt([Line(start_ms=0, end_ms=1, text="hola", speaker="*Ana*")]).splitlines()[2] == "*Ana*: hola"
+    assert "** hola" not in to_markdown([Line(start_ms=0, end_ms=1, text="hola", speaker="  ")])
+
+
+def test_line_from_mapping_shows_the_speakers_name() -> None:
+    row = {"start_ms": 0, "end_ms": 1, "text": "hola", "speaker": "S2", "speaker_name": "Profesora García"}
+    assert line_from_mapping(row).speaker == "Profesora García"
+    assert line_from_mapping({**row, "speaker_name": None}).speaker == "S2"
+    assert line_from_mapping({**row, "speaker_name": "", "speaker": ""}).speaker is None

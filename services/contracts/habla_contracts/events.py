@@ -27,6 +27,8 @@ __all__ = [
     "DIRECTIONS",
     "EVENT_TYPES",
     "MODES",
+    "SPEAKER_COLORS",
+    "SPEAKER_ROLES",
     "TRANSLATION_STATUSES",
     "AudioChunkReceived",
     "AudioDrained",
@@ -39,7 +41,12 @@ __all__ = [
     "SessionEnded",
     "SessionSettingsChanged",
     "SessionStarted",
+    "SpeakerAssigned",
+    "SpeakerJoined",
+    "SpeakerRenamed",
+    "SpeakerRoleSuggested",
     "SpeechStarted",
+    "SpeechTurn",
     "SpeechWindow",
     "TermSaved",
     "TopicSummarized",
@@ -48,6 +55,8 @@ __all__ = [
     "TranslationFinal",
     "TranslationPartial",
     "UtteranceSegmented",
+    "VoiceprintDeleted",
+    "VoiceprintSaved",
     "derived_id",
     "new_id",
     "source_language",
@@ -239,6 +248,154 @@ class UtteranceSegmented(Event):
     speech_end_ms: int = 0  # where the voice stopped; end_ms runs on through the pause that ended it
 
 
+@dataclass(frozen=True, kw_only=True)
+class SpeechTurn(Event):
+    """One speaker's stretch of a segmented utterance: the work item the asr stage reads.
+
+    The diarize stage turns every :class:`UtteranceSegmented` into one or more turns (more
+    when the speaker changes without a pause). The first turn keeps the utterance's id, so
+    a live card becomes its final card in place; later turns get derived ids and share
+    the utterance's ``index`` with a higher ``part``. Not a fact: the log already holds
+    the audio (``speech.segmented``) and the split (``speaker.assigned``)."""
+
+    KIND: ClassVar[str] = "speech.turn"
+
+    utterance_id: str = ""
+    parent_id: str = ""
+    index: int = 0
+    part: int = 0
+    parts: int = 1
+    speaker: str = ""
+    start_ms: int = 0
+    end_ms: int = 0
+    sample_rate: int = 16000
+    pcm: bytes = b""  # PCM16 little-endian mono, start_ms..end_ms
+    reason: str = "pause"
+    received_at: float = 0.0
+    speech_end_ms: int = 0
+
+
+# --- speakers (diarize) ------------------------------------------------------------
+
+SPEAKER_ROLES = ("instructor", "student")
+
+# Colour-blind-safe palette (Okabe-Ito, then Tol's muted): speaker n gets SPEAKER_COLORS[(n - 1) % 10].
+SPEAKER_COLORS = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#882255",
+    "#117733",
+    "#AA4499",
+    "#999933",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeakerAssigned(Event):
+    """Who spoke segmented utterance ``index``: its turns, in order.
+
+    ``turns`` holds ``{utterance_id, part, start_ms, end_ms, speaker, similarity}`` per
+    turn (times in session audio); ``speaker`` is the first turn's. ``similarity`` is the
+    cosine between the turn's voice and its speaker's centroid before the update (1.0 for
+    a speaker opened by it, 0.0 for a fragment too short to judge, which inherits)."""
+
+    KIND: ClassVar[str] = "speaker.assigned"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    utterance_id: str = ""
+    index: int = 0
+    speaker: str = ""
+    turns: tuple[dict[str, Any], ...] = ()
+    embed_ms: int = 0
+    backend: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeakerJoined(Event):
+    """A new voice in the session. ``label`` is what to show until the user names it:
+    "Speaker 2", or the name of a stored voiceprint it matched ("You" for the user)."""
+
+    KIND: ClassVar[str] = "speaker.joined"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    speaker: str = ""
+    number: int = 0
+    label: str = ""
+    color: str = ""
+    voiceprint_id: str = ""
+    is_user: bool = False
+    similarity: float = 0.0  # to the voiceprint it matched
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeakerRenamed(Event):
+    """A speaker got a name: from the user (``source`` "user"), or from a stored voiceprint
+    recognised after it joined ("voiceprint"). Applies to every utterance of the session,
+    past and future. ``remember`` asks to keep the voiceprint so the person is recognised
+    in later sessions; ``is_user`` marks the voice as the user's own."""
+
+    KIND: ClassVar[str] = "speaker.renamed"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    speaker: str = ""
+    name: str = ""
+    remember: bool = False
+    is_user: bool = False
+    source: str = "user"  # user | voiceprint
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeakerRoleSuggested(Event):
+    """Classroom mode: who seems to be teaching. ``evidence`` says why (talk share,
+    questions, correction cues) so the suggestion can be judged, never silently applied."""
+
+    KIND: ClassVar[str] = "speaker.role_suggested"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    speaker: str = ""
+    role: str = "student"  # one of SPEAKER_ROLES
+    confidence: float = 0.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceprintSaved(Event):
+    """A voice kept across sessions (opt-in): a person the user named with "remember", or
+    the user's own enrolled voice. ``embedding`` is float32 little-endian, ``dim`` long,
+    comparable only with embeddings of the same ``backend``. ``session_id`` is the session
+    it came from ("enrolment" for ``habla voices enroll``)."""
+
+    KIND: ClassVar[str] = "voiceprint.saved"
+    FACT: ClassVar[bool] = True
+
+    voiceprint_id: str = ""
+    name: str = ""
+    is_user: bool = False
+    backend: str = ""
+    dim: int = 0
+    embedding: bytes = b""
+    speech_ms: int = 0  # how much speech it was averaged over
+    speaker: str = ""  # the session speaker it came from, if any
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoiceprintDeleted(Event):
+    """The user asked to forget a stored voice."""
+
+    KIND: ClassVar[str] = "voiceprint.deleted"
+    FACT: ClassVar[bool] = True
+
+    voiceprint_id: str = ""
+
+
 # --- transcription (asr) -----------------------------------------------------------
 
 
@@ -281,6 +438,10 @@ class TranscriptFinal(Event):
     asr_ms: int = 0
     model: str = ""
     speech_end_ms: int = 0  # where the voice stopped (end_ms includes the pause after it)
+    speaker: str = ""  # session speaker id ("S1", ...) from the diarize stage; "" = unknown
+    part: int = 0  # which speaker turn of utterance ``index`` this is (see SpeechTurn)
+    parts: int = 1  # how many turns utterance ``index`` was split into
+    parent_id: str = ""  # the segmented utterance this turn came from ("" = itself)
 
 
 # --- translation (translate) -------------------------------------------------------
@@ -463,6 +624,13 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SpeechStarted,
         SpeechWindow,
         UtteranceSegmented,
+        SpeechTurn,
+        SpeakerAssigned,
+        SpeakerJoined,
+        SpeakerRenamed,
+        SpeakerRoleSuggested,
+        VoiceprintSaved,
+        VoiceprintDeleted,
         TranscriptPartial,
         TranscriptFinal,
         TranslationPartial,

@@ -30,7 +30,8 @@ DEFAULT_PARTITIONS = 4
 # it publishes, so no stream is trimmed before a group that needs it exists.
 TOPOLOGY: dict[str, tuple[str, ...]] = {
     "ingest": ("audio.chunk",),
-    "asr": ("speech.segmented", "speech.window"),
+    "diarize": ("speech.segmented", "asr.final", "speaker.renamed", "voiceprint.saved", "voiceprint.deleted"),
+    "asr": ("speech.turn", "speech.window"),
     "translate": ("asr.final", "asr.partial", "term.saved"),
     "recorder": tuple(k for k, c in EVENT_TYPES.items() if c.FACT),
 }

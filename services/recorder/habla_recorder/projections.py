@@ -1,4 +1,4 @@
-"""Read models (sessions, utterances) computed from facts.
+"""Read models (sessions, utterances, translations, speakers, voiceprints, ...) computed from facts.
 
 Each function sets only the columns its event owns, with upserts, so applying the
 facts in any order gives the same rows; that is what lets the recorder read several
@@ -19,16 +19,30 @@ from habla_contracts import (
     SessionEnded,
     SessionSettingsChanged,
     SessionStarted,
+    SpeakerAssigned,
+    SpeakerJoined,
+    SpeakerRenamed,
+    SpeakerRoleSuggested,
     TermSaved,
     TopicSummarized,
     TranscriptFinal,
     TranslationFinal,
     UtteranceSegmented,
+    VoiceprintDeleted,
+    VoiceprintSaved,
 )
 
 __all__ = ["PROJECTION_TABLES", "apply", "rebuild"]
 
-PROJECTION_TABLES = ("sessions", "utterances", "translations", "corrections", "saved_terms")
+PROJECTION_TABLES = (
+    "sessions",
+    "utterances",
+    "translations",
+    "corrections",
+    "saved_terms",
+    "speakers",
+    "voiceprints",
+)
 
 
 def _ts(t: float) -> datetime:
@@ -70,28 +84,64 @@ def _ended(conn: psycopg.Connection, e: SessionEnded) -> None:
     )
 
 
+# Which fact set an utterance row's times and speaker (utterances.times_from / speaker_from):
+# the highest wins whatever the arrival order. A segmented utterance's times cover every
+# turn, so they give way to its first turn's own times (from speaker.assigned or asr.final).
+_FROM_SEGMENTED, _FROM_ASSIGNED, _FROM_FINAL = 1, 2, 3
+
+# SET clauses for an upsert into utterances whose VALUES carry times_from / speaker_from.
+_TIMES_SET = (
+    "start_ms = CASE WHEN EXCLUDED.times_from >= utterances.times_from THEN EXCLUDED.start_ms "
+    "ELSE utterances.start_ms END, "
+    "end_ms = CASE WHEN EXCLUDED.times_from >= utterances.times_from THEN EXCLUDED.end_ms "
+    "ELSE utterances.end_ms END, "
+    "times_from = GREATEST(utterances.times_from, EXCLUDED.times_from)"
+)
+_SPEAKER_SET = (
+    "speaker = CASE WHEN EXCLUDED.speaker_from >= utterances.speaker_from THEN EXCLUDED.speaker "
+    "ELSE utterances.speaker END, "
+    "speaker_from = GREATEST(utterances.speaker_from, EXCLUDED.speaker_from)"
+)
+# part, parts and parent_id come from the turn facts (asr.final, speaker.assigned), which agree
+_TURN_SET = (
+    "part = EXCLUDED.part, parts = GREATEST(utterances.parts, EXCLUDED.parts), "
+    "parent_id = COALESCE(EXCLUDED.parent_id, utterances.parent_id)"
+)
+
+
 def _segmented(conn: psycopg.Connection, e: UtteranceSegmented) -> None:
     conn.execute(
-        "INSERT INTO utterances (utterance_id, session_id, idx, start_ms, end_ms, reason) "
-        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (utterance_id) DO UPDATE SET "
-        "start_ms = EXCLUDED.start_ms, end_ms = EXCLUDED.end_ms, reason = EXCLUDED.reason",
-        (e.utterance_id, e.session_id, e.index, e.start_ms, e.end_ms, e.reason),
+        "INSERT INTO utterances (utterance_id, session_id, idx, start_ms, end_ms, reason, times_from) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (utterance_id) DO UPDATE SET "
+        f"reason = EXCLUDED.reason, {_TIMES_SET}",
+        (e.utterance_id, e.session_id, e.index, e.start_ms, e.end_ms, e.reason, _FROM_SEGMENTED),
     )
 
 
 def _final(conn: psycopg.Connection, e: TranscriptFinal) -> None:
+    """One turn's transcript (a whole utterance when it was not split): its row's text,
+    its own times and speaker. A later turn's row exists only through its final or the
+    speaker.assigned that announced it."""
+    speaker = e.speaker or None
     conn.execute(
-        "INSERT INTO utterances (utterance_id, session_id, idx, start_ms, end_ms, text, language, dropped, "
-        "avg_logprob, asr_ms, model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "INSERT INTO utterances (utterance_id, session_id, idx, part, parts, parent_id, speaker, speaker_from, "
+        "start_ms, end_ms, times_from, text, language, dropped, avg_logprob, asr_ms, model) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (utterance_id) DO UPDATE SET text = EXCLUDED.text, language = EXCLUDED.language, "
         "dropped = EXCLUDED.dropped, avg_logprob = EXCLUDED.avg_logprob, asr_ms = EXCLUDED.asr_ms, "
-        "model = EXCLUDED.model",
+        f"model = EXCLUDED.model, {_TURN_SET}, {_SPEAKER_SET}, {_TIMES_SET}",
         (
             e.utterance_id,
             e.session_id,
             e.index,
+            e.part,
+            max(1, e.parts),
+            e.parent_id if e.parent_id and e.parent_id != e.utterance_id else None,
+            speaker,
+            _FROM_FINAL if speaker else 0,
             e.start_ms,
             e.end_ms,
+            _FROM_FINAL,
             e.text,
             e.language,
             e.dropped,
@@ -99,6 +149,131 @@ def _final(conn: psycopg.Connection, e: TranscriptFinal) -> None:
             e.asr_ms,
             e.model,
         ),
+    )
+
+
+def _assigned(conn: psycopg.Connection, e: SpeakerAssigned) -> None:
+    """Who spoke each turn of segmented utterance ``e.index``; makes the rows of later turns
+    (their text comes with their finals)."""
+    turns = [t for t in e.turns if isinstance(t, dict) and t.get("utterance_id")]
+    if not turns:  # no split given: the utterance is one turn of e.speaker
+        turns = [{"utterance_id": e.utterance_id, "part": 0, "speaker": e.speaker}]
+    rows = []
+    for n, t in enumerate(turns):
+        uid = str(t["utterance_id"])
+        speaker = str(t.get("speaker") or "") or None
+        start, end = t.get("start_ms"), t.get("end_ms")
+        has_times = isinstance(start, int) and isinstance(end, int)
+        rows.append(
+            (
+                uid,
+                e.session_id,
+                e.index,
+                int(t.get("part", n)),
+                len(turns),
+                e.utterance_id if uid != e.utterance_id and e.utterance_id else None,
+                speaker,
+                _FROM_ASSIGNED if speaker else 0,
+                start if has_times else None,
+                end if has_times else None,
+                _FROM_ASSIGNED if has_times else 0,
+            )
+        )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO utterances (utterance_id, session_id, idx, part, parts, parent_id, speaker, speaker_from, "
+            "start_ms, end_ms, times_from) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"ON CONFLICT (utterance_id) DO UPDATE SET {_TURN_SET}, {_SPEAKER_SET}, {_TIMES_SET}",
+            rows,
+        )
+
+
+# speakers: each of name / is_user / role is set by the newest fact (the session's seq) that carries it
+def _newest(column: str, seq: str, *, also: tuple[str, ...] = ()) -> str:
+    cols = (column, *also)
+    sets = [f"{c} = CASE WHEN EXCLUDED.{seq} >= speakers.{seq} THEN EXCLUDED.{c} ELSE speakers.{c} END" for c in cols]
+    return ", ".join([*sets, f"{seq} = GREATEST(speakers.{seq}, EXCLUDED.{seq})"])
+
+
+def _joined(conn: psycopg.Connection, e: SpeakerJoined) -> None:
+    conn.execute(
+        "INSERT INTO speakers (session_id, speaker, number, label, color, voiceprint_id, similarity, joined_at, "
+        "is_user, user_seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (session_id, speaker) DO UPDATE SET number = EXCLUDED.number, label = EXCLUDED.label, "
+        "color = EXCLUDED.color, voiceprint_id = EXCLUDED.voiceprint_id, similarity = EXCLUDED.similarity, "
+        f"joined_at = EXCLUDED.joined_at, {_newest('is_user', 'user_seq')}",
+        (
+            e.session_id,
+            e.speaker,
+            e.number,
+            e.label,
+            e.color,
+            e.voiceprint_id or None,
+            e.similarity,
+            _ts(e.occurred_at),
+            e.is_user,
+            e.seq,
+        ),
+    )
+
+
+def _renamed(conn: psycopg.Connection, e: SpeakerRenamed) -> None:
+    conn.execute(
+        "INSERT INTO speakers (session_id, speaker, name, name_source, remember, name_seq, is_user, user_seq) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (session_id, speaker) DO UPDATE SET "
+        f"{_newest('name', 'name_seq', also=('name_source', 'remember'))}, {_newest('is_user', 'user_seq')}",
+        (e.session_id, e.speaker, e.name, e.source, e.remember, e.seq, e.is_user, e.seq),
+    )
+
+
+def _role(conn: psycopg.Connection, e: SpeakerRoleSuggested) -> None:
+    conn.execute(
+        "INSERT INTO speakers (session_id, speaker, role, role_confidence, role_evidence, role_seq) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (session_id, speaker) DO UPDATE SET "
+        f"{_newest('role', 'role_seq', also=('role_confidence', 'role_evidence'))}",
+        (e.session_id, e.speaker, e.role, e.confidence, Jsonb(dict(e.evidence)), e.seq),
+    )
+
+
+# voiceprints: the newest save (by time) sets the columns; a voiceprint is live while it was
+# saved after its newest deletion, and a deletion forgets the embedding.
+_VOICEPRINT_COLUMNS = ("name", "is_user", "backend", "dim", "speech_ms", "session_id", "speaker")
+
+
+def _voiceprint_saved(conn: psycopg.Connection, e: VoiceprintSaved) -> None:
+    newer = "(voiceprints.saved_at IS NULL OR EXCLUDED.saved_at >= voiceprints.saved_at)"
+    sets = [f"{c} = CASE WHEN {newer} THEN EXCLUDED.{c} ELSE voiceprints.{c} END" for c in _VOICEPRINT_COLUMNS]
+    conn.execute(
+        "INSERT INTO voiceprints (voiceprint_id, name, is_user, backend, dim, speech_ms, session_id, speaker, "
+        "embedding, saved_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        f"ON CONFLICT (voiceprint_id) DO UPDATE SET {', '.join(sets)}, "
+        f"embedding = CASE WHEN NOT {newer} THEN voiceprints.embedding "
+        "WHEN voiceprints.deleted_at IS NULL OR EXCLUDED.saved_at > voiceprints.deleted_at "
+        "THEN EXCLUDED.embedding END, "
+        "saved_at = GREATEST(voiceprints.saved_at, EXCLUDED.saved_at)",
+        (
+            e.voiceprint_id,
+            e.name,
+            e.is_user,
+            e.backend,
+            e.dim,
+            e.speech_ms,
+            e.session_id,
+            e.speaker or None,
+            e.embedding,
+            _ts(e.occurred_at),
+        ),
+    )
+
+
+def _voiceprint_deleted(conn: psycopg.Connection, e: VoiceprintDeleted) -> None:
+    conn.execute(
+        "INSERT INTO voiceprints (voiceprint_id, deleted_at) VALUES (%s, %s) "
+        "ON CONFLICT (voiceprint_id) DO UPDATE SET "
+        "deleted_at = GREATEST(voiceprints.deleted_at, EXCLUDED.deleted_at), "
+        "embedding = CASE WHEN voiceprints.saved_at > GREATEST(voiceprints.deleted_at, EXCLUDED.deleted_at) "
+        "THEN voiceprints.embedding END",
+        (e.voiceprint_id, _ts(e.occurred_at)),
     )
 
 
@@ -175,6 +350,12 @@ _APPLY: dict[type[Event], Callable[[psycopg.Connection, Event], None]] = {
     CorrectionDetected: _correction,  # type: ignore[dict-item]
     TopicSummarized: _topic,  # type: ignore[dict-item]
     TermSaved: _term,  # type: ignore[dict-item]
+    SpeakerAssigned: _assigned,  # type: ignore[dict-item]
+    SpeakerJoined: _joined,  # type: ignore[dict-item]
+    SpeakerRenamed: _renamed,  # type: ignore[dict-item]
+    SpeakerRoleSuggested: _role,  # type: ignore[dict-item]
+    VoiceprintSaved: _voiceprint_saved,  # type: ignore[dict-item]
+    VoiceprintDeleted: _voiceprint_deleted,  # type: ignore[dict-item]
 }
 
 

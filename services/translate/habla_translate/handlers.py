@@ -158,8 +158,10 @@ class TranslateHandler:
         same = last_partial is not None and last_partial.source.strip() == event.text.strip()
         reused = "partial" if same and not hits else ""
         publish(self._final_event(event, result, source, target, status=result.status, reused=reused))
-        self._remember(state, ContextLine("", result.corrected))
-        state.previous = corrections.Utterance(event.utterance_id, result.corrected)
+        # earlier lines carry their speaker ("S2: ..."), so the model sees who answers whom;
+        # the line being translated does not, keeping the prompt a live partial prefilled
+        self._remember(state, ContextLine(event.speaker, result.corrected))
+        state.previous = corrections.Utterance(event.utterance_id, result.corrected, event.speaker)
         state.since_summary += 1
         if self.config.summary_every and state.since_summary >= self.config.summary_every:
             self._summarize(event, state, publish if live else (lambda _e: None))
@@ -195,6 +197,7 @@ class TranslateHandler:
             model=self.config.model_label,
             translate_ms=result.elapsed_ms if result else 0,
             speech_end_ms=event.speech_end_ms,
+            speaker=event.speaker,
         )
 
     def _idiom_event(self, event: TranscriptFinal, hit: IdiomHit) -> IdiomDetected:
@@ -216,7 +219,7 @@ class TranslateHandler:
         )
 
     def _corrections(self, event: TranscriptFinal, state: _Session, publish: Publish) -> None:
-        found = corrections.detect(corrections.Utterance(event.utterance_id, event.text), state.previous)
+        found = corrections.detect(corrections.Utterance(event.utterance_id, event.text, event.speaker), state.previous)
         if found is None:
             return
         publish(
@@ -230,6 +233,14 @@ class TranslateHandler:
                 correct=found.correct,
                 why=found.why,
                 cue=found.cue,
+                speaker=event.speaker,
+                corrected_speaker=(
+                    event.speaker
+                    if not found.corrected_utterance_id
+                    else state.previous.speaker
+                    if state.previous is not None
+                    else ""
+                ),
             )
         )
 
