@@ -25,7 +25,7 @@ from habla.evaluation import default_speech_dir
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pools", default="named,tune,test,synthetic")
+    parser.add_argument("--pools", default="named,tune,test,synthetic,pairs")
     parser.add_argument("--sweep", action="store_true")
     parser.add_argument("--assign", default="0.72,0.76,0.8,0.84")
     parser.add_argument("--change", default="0.5,0.6,0.7")

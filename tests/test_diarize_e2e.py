@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from habla.diarize_corpus import Conversation, change_precision_recall, count_speakers, three_speakers
+from habla.diarize_corpus import Conversation, change_precision_recall, count_speakers, three_speakers, two_speakers
 from habla.evaluation import default_speech_dir
 from habla.replay import Received, ReplayResult, replay_pcm
 from habla.supervisor import Runtime, running
@@ -73,6 +73,14 @@ def post(rt: Runtime, path: str, body: dict[str, Any]) -> int:
     )
     with urllib.request.urlopen(req, timeout=10) as r:
         return int(r.status)
+
+
+def test_two_speakers_taking_quick_turns(runtime: Runtime) -> None:
+    """A man and a woman, A B A B A, two of the four changes inside one utterance (a 1.9 s
+    turn among them): two speakers and every change within 0.5 s."""
+    conv = two_speakers(default_speech_dir())
+    res = asyncio.run(replay_pcm(runtime.ws_url, runtime.token, conv.pcm, realtime=False))
+    check(conv, res)
 
 
 def test_three_speakers_a_restarted_diarize_worker_and_a_rename(runtime: Runtime) -> None:

@@ -89,20 +89,10 @@ def _gw_key(session_id: str) -> str:
 # week after the session's last event. Publishing to an older session (a REST rename)
 # first lifts it past what the log already holds, or the new fact would reuse a recorded
 # (session_id, seq) and the recorder could never store it.
-_SEQ_FLOOR = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-end
-return current
-"""
-
-
 class SessionStore:
     def __init__(self, bus: RedisBus) -> None:
         self.bus = bus
         self.r = bus.r
-        self._seq_floor = self.r.register_script(_SEQ_FLOOR)
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
@@ -218,12 +208,7 @@ class SessionStore:
 
     def ensure_seq_after(self, session_id: str, seq: int) -> None:
         """The session's next event gets a seq above ``seq`` even if its counter expired."""
-        self._call(
-            "lift the session's sequence",
-            self._seq_floor,
-            keys=[f"session:{session_id}:seq"],
-            args=[seq, SESSION_TTL_S],
-        )
+        self._call("lift the session's sequence", self.bus.ensure_seq_after, session_id, seq)
 
     def change_codec(self, session_id: str, codec: str) -> None:
         """A resumed session switched codec: a WebM stream must start over with its header."""

@@ -22,6 +22,7 @@ from habla_common.settings import default_data_dir
 from habla_common.transcript import clock
 
 from .translate_cli import eval_group, idioms, render_translation, retranslate, translate
+from .voices_cli import voices
 
 console = Console()
 
@@ -310,6 +311,7 @@ main.add_command(translate)
 main.add_command(idioms)
 main.add_command(retranslate)
 main.add_command(eval_group)
+main.add_command(voices)
 
 if __name__ == "__main__":
     main()

@@ -69,6 +69,7 @@ __all__ = [
     "load_fleurs_phrases",
     "rttm_lines",
     "speaker_changes",
+    "speaker_pairs",
     "split_phrases",
     "synthetic_phrases",
     "three_speakers",
@@ -478,13 +479,23 @@ def compose(
     return Conversation(pcm, SAMPLE_RATE, reference, spec)
 
 
-def two_speakers(speech_dir: Path) -> Conversation:
-    """FLEURS 000 and 001 taking turns A B A B A, two of the four changes quick."""
+def two_speakers(
+    speech_dir: Path, a: str = "fleurs-es-005", b: str = "fleurs-es-007", *, seed: int = 5, name: str = "two_speakers"
+) -> Conversation:
+    """Two FLEURS speakers taking turns A B A B A, two of the four changes quick (by default
+    005 and 007, a man and a woman, like the learner and his landlord at the door)."""
     p = load_fleurs_phrases(speech_dir)
-    a, b = "fleurs-es-000", "fleurs-es-001"
-    return compose(
-        p, [a, b, a, b, a], seed=2, quick_ratio=0.5, gaps=["pause", "quick", "pause", "quick"], name="two_speakers"
-    )
+    return compose(p, [a, b, a, b, a], seed=seed, quick_ratio=0.5, gaps=["pause", "quick", "pause", "quick"], name=name)
+
+
+def speaker_pairs(speech_dir: Path, *, seed: int = 2) -> list[Conversation]:
+    """:func:`two_speakers` for every pair of FLEURS speakers (004 left out: it is 003), the
+    hard pairs of similar voices included: how often two people are told apart at all."""
+    ids = sorted(s for s in load_fleurs_phrases(speech_dir) if s not in SAME_SPEAKER)
+    return [
+        two_speakers(speech_dir, a, b, seed=seed, name=f"pair-{a[-3:]}-{b[-3:]}")
+        for a, b in itertools.combinations(ids, 2)
+    ]
 
 
 def three_speakers(speech_dir: Path) -> Conversation:

@@ -34,6 +34,7 @@ from .diarize_corpus import (
     change_precision_recall,
     count_speakers,
     diarization_error,
+    speaker_pairs,
     three_speakers,
     two_speakers,
 )
@@ -141,6 +142,10 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "change_precision": round(matched / total_hyp, 4) if total_hyp else 1.0,
         "change_recall": round(matched / total_ref, 4) if total_ref else 1.0,
         "speaker_count_right": sum(r["speakers"] == r["found_speakers"] for r in rows),
+        # the right speaker count and every change found within 0.5 s, none extra
+        "all_right": sum(
+            r["speakers"] == r["found_speakers"] and r["change_precision"] == r["change_recall"] == 1.0 for r in rows
+        ),
         "embed_ms_p50": int(statistics.median(embed)) if embed else 0,
         "embed_ms_p95": int(embed[int(0.95 * (len(embed) - 1))]) if embed else 0,
         "utterances": sum(r["utterances"] for r in rows),
@@ -153,6 +158,8 @@ def conversations(speech_dir: Path, pools: Iterable[str]) -> dict[str, list[Conv
     for pool in pools:
         if pool == "named":
             out[pool] = [two_speakers(speech_dir), three_speakers(speech_dir)]
+        elif pool == "pairs":
+            out[pool] = speaker_pairs(speech_dir)
         else:
             out[pool] = benchmark_set(speech_dir, pool=pool)
     return out
@@ -167,7 +174,7 @@ def _rss_mb() -> float:
 def run(
     speech_dir: Path,
     *,
-    pools: Sequence[str] = ("named", "tune", "test", "synthetic"),
+    pools: Sequence[str] = ("named", "tune", "test", "synthetic", "pairs"),
     redis_url: str,
     config: Any = None,
     embedder: Any = None,

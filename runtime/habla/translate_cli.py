@@ -255,7 +255,10 @@ def eval_translate(n_flores: int, n_idioms: int, out: Path, backend: str | None,
 
 @eval_group.command("diarize")
 @click.option(
-    "--pools", default="named,tune,test,synthetic", show_default=True, help="Conversation sets (comma-separated)."
+    "--pools",
+    default="named,tune,test,synthetic,pairs",
+    show_default=True,
+    help="Conversation sets (comma-separated).",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("bench/out/diarize.json"))
 def eval_diarize(pools: str, out: Path) -> None:

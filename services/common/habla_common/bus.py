@@ -104,11 +104,31 @@ def decode_entry(stream: str, entry_id: bytes | str, fields: dict[bytes, bytes])
     return Delivered(stream, eid, decode(kind, fields[b"d"], seq=seq))
 
 
+# Lifts a session's sequence counter to at least ARGV[1] (it may have expired, or Redis
+# may have lost it, while the log already holds that session's events).
+_SEQ_FLOOR = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+return current
+"""
+
+
 class RedisBus:
     def __init__(self, client: redis.Redis, partitions: int) -> None:
         self.r = client
         self.partitions = partitions
         self._publish = client.register_script(_PUBLISH)
+        self._seq_floor = client.register_script(_SEQ_FLOOR)
+
+    def ensure_seq_after(self, session_id: str, seq: int) -> None:
+        """The session's next event gets a seq above ``seq`` (the highest the log holds for
+        it) even if its counter expired: publish to an old session after calling this."""
+        try:
+            self._seq_floor(keys=[f"session:{session_id}:seq"], args=[seq, SESSION_TTL_S])
+        except redis.ConnectionError as e:
+            raise BusUnavailable(f"cannot lift the sequence of {session_id}: {e}") from e
 
     def ensure_topology(self) -> None:
         """Create every consumer group on every shard it reads (idempotent)."""

@@ -27,12 +27,16 @@ __all__ = [
     "DIRECTIONS",
     "EVENT_TYPES",
     "MODES",
+    "REVIEW_GRADES",
     "SPEAKER_COLORS",
     "SPEAKER_ROLES",
     "TRANSLATION_STATUSES",
+    "VOCAB_ITEM_KINDS",
+    "VOCAB_SESSION",
     "AudioChunkReceived",
     "AudioDrained",
     "AudioRejected",
+    "CardReviewed",
     "CorrectionDetected",
     "Event",
     "IdiomDetected",
@@ -55,6 +59,8 @@ __all__ = [
     "TranslationFinal",
     "TranslationPartial",
     "UtteranceSegmented",
+    "VocabItemDeleted",
+    "VocabItemSaved",
     "VoiceprintDeleted",
     "VoiceprintSaved",
     "derived_id",
@@ -568,7 +574,7 @@ class TermSaved(Event):
     """The user saved something to study: an idiom, a word, a phrase or a correction.
 
     Saved idioms join the idiom database; saved words and phrases become the
-    translator's glossary."""
+    translator's glossary; the vocab stage makes each a :class:`VocabItemSaved` to study."""
 
     KIND: ClassVar[str] = "term.saved"
     FACT: ClassVar[bool] = True
@@ -612,6 +618,81 @@ class RetranslationCompleted(Event):
     elapsed_s: float = 0.0
 
 
+# --- vocabulary and study (vocab) --------------------------------------------------
+
+VOCAB_ITEM_KINDS = ("idiom", "word", "phrase", "correction")
+REVIEW_GRADES = (0, 1, 2, 3, 4, 5)  # SM-2 quality: 0-2 forgotten, 3 hard, 4 good, 5 easy
+# Reviews and deletions belong to no listening session: they go to this one, so they are
+# ordered among themselves and partitioned together.
+VOCAB_SESSION = "vocab"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VocabItemSaved(Event):
+    """One saved context of a vocabulary item, ready to study.
+
+    The vocab stage turns each :class:`TermSaved` into one of these: the canonical form
+    (lemma of a word, an idiom's canonical form), the sentence as heard with its
+    translation and speaker, and a short compressed clip of the original speech.
+    ``item_id`` derives from ``language`` and ``canonical``, so saving the same item again
+    (another sentence, another session) adds a context to the one item. ``session_id`` is
+    the session it was heard in. ``band`` is 1 (among the most common words) to 5 (rare)
+    from ``zipf`` (wordfreq's Zipf frequency, 0 when unknown)."""
+
+    KIND: ClassVar[str] = "vocab.saved"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    item_id: str = ""
+    term_id: str = ""  # the term.saved event it came from
+    item_kind: str = "word"  # one of VOCAB_ITEM_KINDS
+    canonical: str = ""
+    text: str = ""  # as the user selected it
+    language: str = "es"
+    meaning: str = ""
+    literal: str = ""
+    utterance_id: str = ""
+    heard: str = ""  # the sentence as transcribed
+    corrected: str = ""  # the sentence after corrections from context
+    translation: str = ""
+    speaker: str = ""  # session speaker id
+    speaker_name: str = ""  # the speaker's name or label when it was saved
+    start_ms: int = 0  # the clip, in session audio
+    end_ms: int = 0
+    clip: bytes = b""  # compressed audio of the original speech ("" = none)
+    clip_format: str = ""  # "mp3" when there is a clip
+    zipf: float = 0.0
+    band: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CardReviewed(Event):
+    """The user graded a vocabulary item while studying (``grade`` one of REVIEW_GRADES).
+
+    Only the grade and its time are facts; the schedule (SM-2 ease, interval, due date)
+    is computed from the item's reviews in order, so a rebuild gives the same schedule.
+    ``session_id`` is VOCAB_SESSION."""
+
+    KIND: ClassVar[str] = "vocab.reviewed"
+    FACT: ClassVar[bool] = True
+
+    item_id: str = ""
+    grade: int = 0
+    answer_ms: int = 0  # how long the user took to answer, when known
+
+
+@dataclass(frozen=True, kw_only=True)
+class VocabItemDeleted(Event):
+    """The user removed a vocabulary item: its contexts and reviews up to now are gone
+    from the study views; saving it again later starts it afresh. ``session_id`` is
+    VOCAB_SESSION."""
+
+    KIND: ClassVar[str] = "vocab.deleted"
+    FACT: ClassVar[bool] = True
+
+    item_id: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.KIND: cls
     for cls in (
@@ -641,5 +722,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TermSaved,
         RetranslationRequested,
         RetranslationCompleted,
+        VocabItemSaved,
+        CardReviewed,
+        VocabItemDeleted,
     )
 }

@@ -3,7 +3,8 @@
 from .config import DiarizeConfig
 from .domain import SessionSpeakers, Speaker, Turn, Voiceprint
 from .embedders import PyannoteEmbedder, ResemblyzerEmbedder, SpeakerEmbedder, Windows, build_embedder
-from .errors import DiarizeError, EmbedderUnavailable, EmbeddingFailed
+from .enrol import enrol
+from .errors import DiarizeError, EmbedderUnavailable, EmbeddingFailed, EnrolmentFailed
 from .handlers import DiarizeHandler
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "DiarizeHandler",
     "EmbedderUnavailable",
     "EmbeddingFailed",
+    "EnrolmentFailed",
     "PyannoteEmbedder",
     "ResemblyzerEmbedder",
     "SessionSpeakers",
@@ -21,4 +23,5 @@ __all__ = [
     "Voiceprint",
     "Windows",
     "build_embedder",
+    "enrol",
 ]

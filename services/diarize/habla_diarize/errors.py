@@ -3,7 +3,8 @@
 HablaError (habla_contracts)
  └── DiarizeError
       ├── EmbedderUnavailable   the configured embedding backend cannot be loaded here
-      └── EmbeddingFailed       audio the embedder cannot use (empty, wrong shape or rate)
+      ├── EmbeddingFailed       audio the embedder cannot use (empty, wrong shape or rate)
+      └── EnrolmentFailed       a voice cannot be enrolled from this recording (too little speech, no name)
 
 Configuration mistakes raise ``habla_common.errors.ConfigError`` naming the key.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from habla_contracts import HablaError
 
-__all__ = ["DiarizeError", "EmbedderUnavailable", "EmbeddingFailed"]
+__all__ = ["DiarizeError", "EmbedderUnavailable", "EmbeddingFailed", "EnrolmentFailed"]
 
 
 class DiarizeError(HablaError):
@@ -24,4 +25,8 @@ class EmbedderUnavailable(DiarizeError, RuntimeError):
 
 
 class EmbeddingFailed(DiarizeError, ValueError):
+    pass
+
+
+class EnrolmentFailed(DiarizeError, ValueError):
     pass

@@ -26,6 +26,8 @@ from habla_contracts import (
 )
 from habla_diarize.config import DiarizeConfig
 from habla_diarize.embedders import ResemblyzerEmbedder
+from habla_diarize.enrol import enrol
+from habla_diarize.errors import EnrolmentFailed
 from habla_diarize.handlers import DiarizeHandler
 from habla_diarize.store import RedisStateStore
 
@@ -165,6 +167,41 @@ def test_the_users_own_voice_is_labelled_as_his(
     out = run(handler(bus, embedder, voiceprints=[saved]), utterance("b", 0, clips[9]))
     (joined,) = of(out, SpeakerJoined)
     assert joined.is_user and joined.label == "You" and joined.voiceprint_id == saved.voiceprint_id
+
+
+def test_an_enrolled_voice_is_recognised_from_its_first_sentence(
+    bus: RedisBus, embedder: ResemblyzerEmbedder, clips: list[np.ndarray]
+) -> None:
+    """``habla voices enroll``: the user records himself once; in a later session his first
+    utterance is already labelled as his, and another voice is not."""
+    cut = clips[7].size * 7 // 10
+    saved = enrol(clips[7][:cut], embedder, name="  Me ", is_user=True)
+    assert saved.session_id.startswith("enrolment-") and saved.voiceprint_id and saved.name == "Me"
+    assert saved.backend == embedder.name and saved.dim == 256 and saved.speech_ms >= 3000
+    again = enrol(clips[7][:cut], embedder, name="Me", is_user=True)
+    assert again.voiceprint_id != saved.voiceprint_id and again.embedding == saved.embedding  # deterministic voice
+    h = handler(bus, embedder, voiceprints=[saved])
+    out = run(h, utterance("class", 0, clips[7][cut:].copy()))  # words he did not enrol with
+    (joined,) = of(out, SpeakerJoined)
+    assert joined.is_user and joined.label == "Me" and joined.voiceprint_id == saved.voiceprint_id
+    out = run(h, utterance("class", 1, clips[5]))
+    (other,) = of(out, SpeakerJoined)
+    assert not other.is_user and other.label == "Speaker 2"
+
+
+@pytest.mark.parametrize(
+    ("audio", "name", "message"),
+    [
+        (np.zeros(16000 * 10, dtype=np.float32), "Me", "0.0 s of speech"),
+        (None, "Me", "needs at least 3 s"),  # 2 s of audio
+        (None, "   ", "needs a name"),
+    ],
+)
+def test_enrolment_refuses_too_little_speech_or_no_name(
+    embedder: ResemblyzerEmbedder, clips: list[np.ndarray], audio: np.ndarray | None, name: str, message: str
+) -> None:
+    with pytest.raises(EnrolmentFailed, match=message):
+        enrol(clips[2][: 16000 * 2] if audio is None else audio, embedder, name=name)
 
 
 def test_classroom_roles_are_suggested_from_the_finals(bus: RedisBus) -> None:

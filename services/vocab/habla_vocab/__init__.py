@@ -1,0 +1,32 @@
+"""Habla's study stage: saved words, phrases, idioms and corrections as vocabulary items with
+their context and audio, SM-2 spaced repetition, and Anki/CSV export."""
+
+from .adapters import Heard, HeardSource, LogHeardSource
+from .config import VocabConfig
+from .errors import BadGrade, ClipFailed, ContextNotReady, ExportFailed, UnknownItem, VocabError
+from .handlers import VocabHandler
+from .srs import DailyLimits, DueCard, Schedule
+from .store import Context, Item, PostgresVocabStore, Review, VocabStore, rebuild
+
+__all__ = [
+    "BadGrade",
+    "ClipFailed",
+    "Context",
+    "ContextNotReady",
+    "DailyLimits",
+    "DueCard",
+    "ExportFailed",
+    "Heard",
+    "HeardSource",
+    "Item",
+    "LogHeardSource",
+    "PostgresVocabStore",
+    "Review",
+    "Schedule",
+    "UnknownItem",
+    "VocabConfig",
+    "VocabError",
+    "VocabHandler",
+    "VocabStore",
+    "rebuild",
+]
