@@ -198,11 +198,7 @@ class SessionStore:
         is one deletion."""
         if recorded_seq > 0:
             self.ensure_seq_after(session_id, recorded_seq)
-        event = VoiceprintDeleted(
-            session_id=session_id,
-            event_id=derived_id("voiceprint.deleted", voiceprint_id, saved_at),
-            voiceprint_id=voiceprint_id,
-        )
+        event = VoiceprintDeleted.of_save(session_id, voiceprint_id, saved_at)
         self.publish(event)
         return event.event_id
 

@@ -163,7 +163,7 @@ def list_voices(data_dir: str | None) -> None:
 def forget(voiceprint_id: str, data_dir: str | None) -> None:
     """Forget a stored voice (see `habla voices list`); later sessions no longer recognise it."""
     from habla_common.eventlog import connect_pg
-    from habla_contracts import VoiceprintDeleted, derived_id
+    from habla_contracts import VoiceprintDeleted
 
     folder = _folder(data_dir)
     with _servers(folder) as inf:
@@ -179,11 +179,5 @@ def forget(voiceprint_id: str, data_dir: str | None) -> None:
             bus = _bus(inf.redis_url)
             bus.ensure_seq_after(session_id, recorded)
             saved_at = row["saved_at"].isoformat() if row["saved_at"] else ""
-            bus.publish(
-                VoiceprintDeleted(
-                    session_id=session_id,
-                    event_id=derived_id("voiceprint.deleted", voiceprint_id, saved_at),
-                    voiceprint_id=voiceprint_id,
-                )
-            )
+            bus.publish(VoiceprintDeleted.of_save(session_id, voiceprint_id, saved_at))
     err.print(f"forgot {row['name']!r} ({voiceprint_id})")

@@ -401,6 +401,16 @@ class VoiceprintDeleted(Event):
 
     voiceprint_id: str = ""
 
+    @classmethod
+    def of_save(cls, session_id: str, voiceprint_id: str, saved_at: str) -> VoiceprintDeleted:
+        """The deletion of the save made at ``saved_at`` (ISO time), published under the
+        session the voice came from: deleting one save twice, from any client, is one event."""
+        return cls(
+            session_id=session_id,
+            event_id=derived_id("voiceprint.deleted", voiceprint_id, saved_at),
+            voiceprint_id=voiceprint_id,
+        )
+
 
 # --- transcription (asr) -----------------------------------------------------------
 
