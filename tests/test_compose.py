@@ -27,6 +27,7 @@ APPS = {
     "asr": "services/asr/Dockerfile",
     "diarize": "services/diarize/Dockerfile",
     "recorder": "services/recorder/Dockerfile",
+    "vocab": "services/vocab/Dockerfile",
     "gateway": "gateway/Dockerfile",
     "translate": "services/translate/Dockerfile",
     "worker": "services/translate/Dockerfile",
@@ -39,6 +40,7 @@ MODULES = {
     "asr": "habla_asr",
     "diarize": "habla_diarize",
     "recorder": "habla_recorder",
+    "vocab": "habla_vocab",
     "gateway": "habla_gateway",
     "translate": "habla_translate",
     "worker": "habla.worker",
@@ -281,5 +283,20 @@ def test_worker_image_adds_the_runtime_package_to_the_translate_image() -> None:
     assert stages["worker"][0] == stages["translate"][0]  # both FROM the same app stage
     worker = stages["worker"][1]
     assert "COPY runtime /tmp/src/runtime" in worker
-    assert re.search(r"pip install --no-deps --no-build-isolation /tmp/src/runtime\b", worker)
+    assert re.search(r"pip install --no-deps --no-build-isolation [^&]*/tmp/src/runtime\b", worker)
+    assert re.search(r"pip install --no-deps --no-build-isolation /tmp/src/vocab\b", worker)  # export jobs
+    assert "habla_vocab.jobs" in worker
     assert "import habla.worker" in worker  # the build fails if habla.worker misses a dependency
+
+
+def test_the_gateway_serves_the_exports_the_worker_writes(config: dict[str, Any]) -> None:
+    services = config["services"]
+    for name in ("worker", "gateway"):
+        assert services[name]["environment"]["HABLA_DATA_DIR"] == "/cache/data", name
+        assert any(
+            str(v).startswith("habla-cache:/cache") or _volume_target(v) == "/cache" for v in services[name]["volumes"]
+        ), name
+
+
+def _volume_target(v: Any) -> str:
+    return str(v.get("target", "")) if isinstance(v, dict) else str(v).split(":")[1]

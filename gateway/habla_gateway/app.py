@@ -24,18 +24,22 @@ from starlette.routing import Route, WebSocketRoute
 from habla_common.bus import RedisBus, connect_redis, redis_options
 
 from .config import GatewayConfig
+from .exports import create_export, export_file, export_status
 from .outbox import Outbox
 from .rest import (
+    delete_session,
     delete_voiceprint,
     error_response,
     get_session,
     get_transcript,
+    get_utterance_audio,
     health,
     list_sessions,
     list_voiceprints,
     rename_speaker,
 )
 from .sessions import SessionStore
+from .vocab import delete_item, due_cards, get_item, item_clip, list_items, review_item, save_term
 from .ws import Capacity, ws_endpoint
 
 __all__ = ["create_app"]
@@ -61,6 +65,7 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
             yield {
                 "config": config,
                 "database_url": database_url,
+                "redis": sync_client,  # rq jobs (exports)
                 "aredis": async_client,
                 "store": SessionStore(bus),
                 "outbox": Outbox(async_client, config.outbox_block_ms),
@@ -74,10 +79,22 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
         Route("/api/health", health),
         Route("/api/sessions", list_sessions),
         Route("/api/sessions/{session_id}", get_session),
+        Route("/api/sessions/{session_id}", delete_session, methods=["DELETE"]),
         Route("/api/sessions/{session_id}/transcript", get_transcript),
+        Route("/api/sessions/{session_id}/utterances/{utterance_id}/audio", get_utterance_audio),
         Route("/api/sessions/{session_id}/speakers/{speaker}", rename_speaker, methods=["POST"]),
         Route("/api/voiceprints", list_voiceprints),
         Route("/api/voiceprints/{voiceprint_id}", delete_voiceprint, methods=["DELETE"]),
+        Route("/api/exports", create_export, methods=["POST"]),
+        Route("/api/exports/{job_id}", export_status),
+        Route("/api/exports/{job_id}/file", export_file),
+        Route("/api/sessions/{session_id}/terms", save_term, methods=["POST"]),
+        Route("/api/vocab", list_items),
+        Route("/api/vocab/due", due_cards),
+        Route("/api/vocab/{item_id}", get_item),
+        Route("/api/vocab/{item_id}", delete_item, methods=["DELETE"]),
+        Route("/api/vocab/{item_id}/clip", item_clip),
+        Route("/api/vocab/{item_id}/reviews", review_item, methods=["POST"]),
         WebSocketRoute("/ws", ws_endpoint),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

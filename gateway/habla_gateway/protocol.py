@@ -48,6 +48,7 @@ __all__ = [
     "SettingsChange",
     "check_audio",
     "parse_rename",
+    "parse_save",
     "parse_text",
     "resolve_sample_rate",
 ]
@@ -223,6 +224,11 @@ def _save(obj: dict[str, Any]) -> SaveTerm:
         language=_choice(obj, "language", ("es", "en")) or "es",
         **fields,
     )
+
+
+def parse_save(obj: dict[str, Any]) -> SaveTerm:
+    """A saved term from a REST body (the same fields as the ``save`` frame)."""
+    return _save(obj)
 
 
 def _opt_bool(obj: dict[str, Any], key: str) -> bool:

@@ -1,10 +1,10 @@
-"""REST: health, sessions, transcripts and speakers, read from the Postgres projections.
+"""REST: health, sessions, transcripts, utterance audio and speakers, read from the Postgres projections.
 
 Every route but ``/api/health`` needs the token. Errors are JSON
 ``{"error": <code>, "message": ...}``: 401 unauthorized, 404 not_found, 400 bad_request,
 503 unavailable (Postgres or Redis unreachable, or not migrated). Changes (naming a
-speaker, forgetting a voiceprint) are published as facts and answered 202: the read
-models show them once the recorder has recorded them.
+speaker, forgetting a voiceprint, deleting a session) are published as facts and
+answered 202: the read models show them once the recorder has recorded them.
 """
 
 from __future__ import annotations
@@ -26,16 +26,19 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from habla_common.errors import BusUnavailable
 from habla_common.transcript import Line, to_markdown, to_srt
+from habla_contracts import ADMIN_SESSION, SessionDeleted
 
 from .auth import requires_token
 from .errors import ProtocolError
 from .protocol import parse_rename
 
 __all__ = [
+    "delete_session",
     "delete_voiceprint",
     "error_response",
     "get_session",
     "get_transcript",
+    "get_utterance_audio",
     "health",
     "list_sessions",
     "list_voiceprints",
@@ -48,7 +51,10 @@ _SESSION_COLUMNS = (
     "s.session_id, s.started_at, s.ended_at, s.end_reason, s.direction, s.mode, s.codec, s.source, s.title, "
     # segmented utterances (a split one's later turns are not counted again), and how many of them have text
     "count(u.utterance_id) FILTER (WHERE u.part = 0) AS utterances, "
-    "count(DISTINCT u.idx) FILTER (WHERE coalesce(u.text, '') <> '') AS transcribed"
+    "count(DISTINCT u.idx) FILTER (WHERE coalesce(u.text, '') <> '') AS transcribed, "
+    # how much of its audio is stored (by session, indexed; retention deletes old audio)
+    "(SELECT coalesce(sum(a.end_ms - a.start_ms), 0) FROM utterance_audio a "
+    "WHERE a.session_id = s.session_id) AS audio_ms"
 )
 _SESSION_FROM = "FROM sessions s LEFT JOIN utterances u ON u.session_id = s.session_id"
 
@@ -103,6 +109,7 @@ def _session_json(row: dict[str, Any]) -> dict[str, Any]:
         "source": row["source"],
         "utterances": int(row["utterances"]),
         "transcribed": int(row["transcribed"]),
+        "audio_ms": int(row["audio_ms"]),
     }
 
 
@@ -178,6 +185,15 @@ def _not_found(session_id: str) -> JSONResponse:
     )
 
 
+async def _session_gone(conn: psycopg.AsyncConnection[dict[str, Any]], session_id: str) -> JSONResponse:
+    """404 for a session the read models do not have, saying so if it was deleted."""
+    cur = await conn.execute("SELECT deleted_at FROM deleted_sessions WHERE session_id = %s", (session_id,))
+    row = await cur.fetchone()
+    if row is None:
+        return _not_found(session_id)
+    return error_response(404, "not_found", f"session {session_id!r} was deleted at {_iso(row['deleted_at'])}")
+
+
 # a speaker is shown by the name the user gave it, else its label ("Speaker 2", a recognised voice)
 _SPEAKER_QUERY = (
     "SELECT speaker, number, label, name, color, role, role_confidence, is_user, voiceprint_id "
@@ -211,7 +227,7 @@ async def get_session(request: Request) -> Response:
     async with await _connect(request.state.database_url) as conn:
         row = await _load_session(conn, session_id)
         if row is None:
-            return _not_found(session_id)
+            return await _session_gone(conn, session_id)
         cur = await conn.execute(_SPEAKER_QUERY, (session_id,))
         speakers = await cur.fetchall()
     return JSONResponse({**_session_json(row), "speakers": [_speaker_json(s) for s in speakers]})
@@ -315,6 +331,90 @@ async def get_transcript(request: Request) -> Response:
         media_type="application/x-subrip; charset=utf-8",
         headers={"Content-Disposition": f'inline; filename="{stem}.srt"'},
     )
+
+
+# The audio of a turn is its segmented utterance's: the first turn has the utterance's own
+# id, a later turn names it as parent_id.
+_AUDIO_QUERY = (
+    "SELECT a.utterance_id AS audio_id, a.start_ms, a.end_ms, a.codec, a.data "
+    "FROM utterances u LEFT JOIN utterance_audio a "
+    "ON a.utterance_id = coalesce(u.parent_id, u.utterance_id) AND a.session_id = u.session_id "
+    "WHERE u.session_id = %s AND u.utterance_id = %s"
+)
+_AUDIO_TYPES = {"opus": "audio/ogg"}
+
+
+@requires_token
+@_db_errors_as_503
+async def get_utterance_audio(request: Request) -> Response:
+    """``GET /api/sessions/{id}/utterances/{utterance_id}/audio``: the utterance's recorded audio
+    (Ogg/Opus). A later speaker turn gets its whole segmented utterance; ``X-Audio-Start-Ms`` /
+    ``X-Audio-End-Ms`` give the session time the audio spans."""
+    session_id = request.path_params["session_id"]
+    utterance_id = request.path_params["utterance_id"]
+    async with await _connect(request.state.database_url) as conn:
+        if await _load_session(conn, session_id) is None:
+            return await _session_gone(conn, session_id)
+        cur = await conn.execute(_AUDIO_QUERY, (session_id, utterance_id))
+        row = await cur.fetchone()
+    if row is None:
+        return error_response(
+            404,
+            "not_found",
+            f"session {session_id!r} has no utterance {utterance_id!r} (see GET /api/sessions/{{id}}/transcript)",
+        )
+    if row["audio_id"] is None:
+        return error_response(
+            404,
+            "not_found",
+            f"the audio of utterance {utterance_id!r} is not stored: it was deleted by the audio retention "
+            "(AUDIO_RETENTION_DAYS), or recorded before audio was kept; the transcript is still there",
+        )
+    stem = "habla-" + re.sub(r"[^A-Za-z0-9._-]", "_", str(row["audio_id"]))
+    return Response(
+        bytes(row["data"]),
+        media_type=_AUDIO_TYPES.get(row["codec"], "application/octet-stream"),
+        headers={
+            "Content-Disposition": f'inline; filename="{stem}.ogg"',
+            "Cache-Control": "no-store",  # a deleted session's audio must not linger in caches
+            "X-Audio-Start-Ms": str(row["start_ms"]),
+            "X-Audio-End-Ms": str(row["end_ms"]),
+        },
+    )
+
+
+@requires_token
+@_db_errors_as_503
+async def delete_session(request: Request) -> Response:
+    """``DELETE /api/sessions/{id}`` with ``{"confirm": "<the same id>"}``: publishes
+    session.deleted (202). Once recorded, the session's facts, read models, audio and Redis
+    state are gone for good. Unknown session → 404; no or another confirm → 400."""
+    session_id = request.path_params["session_id"]
+    how = (
+        f'send the JSON body {{"confirm": {json.dumps(session_id)}}} to delete session {session_id!r}: '
+        "its transcript, translations, speakers and audio are deleted for good"
+    )
+    async with await _connect(request.state.database_url) as conn:
+        if await _load_session(conn, session_id) is None:
+            return await _session_gone(conn, session_id)
+        recorded = await _recorded_seq(conn, ADMIN_SESSION)
+    try:
+        body = await _json_object(request)
+    except _BadRequest as e:
+        return error_response(400, "bad_request", f"{e}; {how}")
+    if body.get("confirm") != session_id:
+        got = "no confirm" if "confirm" not in body else f"confirm {body['confirm']!r}"
+        return error_response(400, "bad_request", f"{how} (got {got})")
+    event = SessionDeleted.of(session_id)
+
+    def publish() -> None:
+        store = request.state.store
+        store.ensure_seq_after(ADMIN_SESSION, recorded)
+        store.publish(event)
+
+    await to_thread.run_sync(publish)
+    log.info("session %s deletion requested", session_id)
+    return JSONResponse({"status": "accepted", "event_id": event.event_id, "session_id": session_id}, status_code=202)
 
 
 # --- speakers and voiceprints ----------------------------------------------------------

@@ -159,22 +159,26 @@ class SessionStore:
         self._call("save session settings", self.bus.set_session_settings, session_id, **values)
         self.publish(SessionSettingsChanged(session_id=session_id, direction=direction, mode=mode))
 
-    def save_term(self, session_id: str, term: SaveTerm) -> None:
-        """Publish what the user saved; its id derives from what it is, so saving twice is one save."""
-        self.publish(
-            TermSaved(
-                session_id=session_id,
-                event_id=derived_id("term.saved", session_id, term.term_kind, term.text.lower()),
-                term_id=derived_id("term", term.term_kind, term.text.lower()),
-                term_kind=term.term_kind,
-                text=term.text,
-                meaning=term.meaning,
-                literal=term.literal,
-                example=term.example,
-                utterance_id=term.utterance_id,
-                language=term.language,
-            )
+    def save_term(self, session_id: str, term: SaveTerm, *, recorded_seq: int = 0) -> TermSaved:
+        """Publish what the user saved; its id derives from what it is and where it was heard,
+        so pressing Save twice is one save, and the same words saved from another turn are
+        another context."""
+        if recorded_seq > 0:
+            self.ensure_seq_after(session_id, recorded_seq)
+        event = TermSaved(
+            session_id=session_id,
+            event_id=derived_id("term.saved", session_id, term.term_kind, term.text.lower(), term.utterance_id),
+            term_id=derived_id("term", term.term_kind, term.text.lower()),
+            term_kind=term.term_kind,
+            text=term.text,
+            meaning=term.meaning,
+            literal=term.literal,
+            example=term.example,
+            utterance_id=term.utterance_id,
+            language=term.language,
         )
+        self.publish(event)
+        return event
 
     def rename_speaker(self, session_id: str, msg: RenameSpeaker, *, recorded_seq: int = 0) -> SpeakerRenamed:
         """Publish the user's name for a speaker. ``recorded_seq``: the highest seq the log
@@ -201,6 +205,13 @@ class SessionStore:
         event = VoiceprintDeleted.of_save(session_id, voiceprint_id, saved_at)
         self.publish(event)
         return event.event_id
+
+    def publish_after(self, event: Event, recorded_seq: int) -> None:
+        """Publish ``event`` with a seq above ``recorded_seq`` (the highest its session has in
+        the log), for sessions such as ``vocab`` whose counter the bus may have forgotten."""
+        if recorded_seq > 0:
+            self.ensure_seq_after(event.session_id, recorded_seq)
+        self.publish(event)
 
     def ensure_seq_after(self, session_id: str, seq: int) -> None:
         """The session's next event gets a seq above ``seq`` even if its counter expired."""

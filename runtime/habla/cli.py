@@ -21,6 +21,8 @@ from rich.text import Text
 from habla_common.settings import default_data_dir
 from habla_common.transcript import clock
 
+from .export_cli import export
+from .sessions_cli import sessions
 from .translate_cli import eval_group, idioms, render_translation, retranslate, translate
 from .voices_cli import voices
 
@@ -283,6 +285,7 @@ def rebuild(data_dir: str | None) -> None:
     """Drop the read models and rebuild them from the event log."""
     from habla_common.migrate import migrate
     from habla_recorder.projections import rebuild as do_rebuild
+    from habla_vocab.store import rebuild as rebuild_vocab
 
     from .embedded import infra
 
@@ -291,7 +294,9 @@ def rebuild(data_dir: str | None) -> None:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("replaying the log", total=None)
             n = do_rebuild(inf.database_url, lambda i, total: progress.update(task, completed=i, total=total))
-    console.print(f"rebuilt the read models from {n} events")
+            task = progress.add_task("replaying the study facts", total=None)
+            studied = rebuild_vocab(inf.database_url, lambda i: progress.update(task, completed=i))
+    console.print(f"rebuilt the read models from {n} events ({studied} of them for the vocabulary)")
 
 
 @main.command()
@@ -312,6 +317,8 @@ main.add_command(idioms)
 main.add_command(retranslate)
 main.add_command(eval_group)
 main.add_command(voices)
+main.add_command(sessions)
+main.add_command(export)
 
 if __name__ == "__main__":
     main()

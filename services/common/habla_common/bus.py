@@ -25,6 +25,7 @@ from .errors import BusUnavailable
 __all__ = [
     "DEDUP_TTL_S",
     "OUTBOX_MAXLEN",
+    "SESSION_KEYS",
     "SESSION_TTL_S",
     "Delivered",
     "EventBus",
@@ -37,6 +38,19 @@ __all__ = [
 OUTBOX_MAXLEN = 20_000
 DEDUP_TTL_S = 48 * 3600
 SESSION_TTL_S = 7 * 24 * 3600
+
+# What Redis keeps for one session besides its outbox (``outbox_key``), by whoever writes
+# it ({} is the session id): the bus (sequence counter, settings), the gateway (socket
+# resume state), ingest (the decoder's checkpoint) and diarize (the session's speakers and
+# their voices). All expire SESSION_TTL_S after the session's last event;
+# ``forget_session`` drops them at once.
+SESSION_KEYS = (
+    "session:{}:seq",
+    "session:{}:settings",
+    "session:{}:gateway",
+    "ingest:{}",
+    "diarize:{}",
+)
 
 _PUBLISH = """
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) == false then
@@ -129,6 +143,16 @@ class RedisBus:
             self._seq_floor(keys=[f"session:{session_id}:seq"], args=[seq, SESSION_TTL_S])
         except redis.ConnectionError as e:
             raise BusUnavailable(f"cannot lift the sequence of {session_id}: {e}") from e
+
+    def forget_session(self, session_id: str) -> int:
+        """Drop every key Redis keeps for the session (its outbox and SESSION_KEYS), for a
+        deleted session; returns how many there were. Entries still in the kind streams are
+        left to their consumers (and to trimming once acked)."""
+        keys = [outbox_key(session_id), *(k.format(session_id) for k in SESSION_KEYS)]
+        try:
+            return int(cast(Any, self.r.delete(*keys)))
+        except redis.ConnectionError as e:
+            raise BusUnavailable(f"cannot forget session {session_id}: {e}") from e
 
     def ensure_topology(self) -> None:
         """Create every consumer group on every shard it reads (idempotent)."""

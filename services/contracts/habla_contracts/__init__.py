@@ -5,6 +5,7 @@ from __future__ import annotations
 from .codec import decode, encode, from_dict, to_dict, upcaster
 from .errors import ContractError, HablaError, UndecodableEvent, UnknownEventKind
 from .events import (
+    ADMIN_SESSION,
     AUDIO_CODECS,
     DIRECTIONS,
     EVENT_TYPES,
@@ -24,6 +25,7 @@ from .events import (
     IdiomDetected,
     RetranslationCompleted,
     RetranslationRequested,
+    SessionDeleted,
     SessionEnded,
     SessionSettingsChanged,
     SessionStarted,
@@ -59,6 +61,7 @@ from .streams import (
 )
 
 __all__ = [
+    "ADMIN_SESSION",
     "AUDIO_CODECS",
     "DEFAULT_PARTITIONS",
     "DIRECTIONS",
@@ -82,6 +85,7 @@ __all__ = [
     "IdiomDetected",
     "RetranslationCompleted",
     "RetranslationRequested",
+    "SessionDeleted",
     "SessionEnded",
     "SessionSettingsChanged",
     "SessionStarted",

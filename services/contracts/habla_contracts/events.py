@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 __all__ = [
+    "ADMIN_SESSION",
     "AUDIO_CODECS",
     "DIRECTIONS",
     "EVENT_TYPES",
@@ -42,6 +43,7 @@ __all__ = [
     "IdiomDetected",
     "RetranslationCompleted",
     "RetranslationRequested",
+    "SessionDeleted",
     "SessionEnded",
     "SessionSettingsChanged",
     "SessionStarted",
@@ -148,6 +150,34 @@ class SessionEnded(Event):
     CLIENT: ClassVar[bool] = True
 
     reason: str = "client"
+
+
+# Deletions of whole sessions are recorded here, outside the session they delete (whose
+# facts are removed), so the tombstone outlives them and a rebuild sees it.
+ADMIN_SESSION = "admin"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionDeleted(Event):
+    """The user deleted session ``deleted_session``, explicitly and confirmed: its facts,
+    read models and stored audio go, and so do the vocabulary contexts heard in it
+    (an item left with none is deleted). ``session_id`` is ADMIN_SESSION; the event id
+    derives from the deleted session's id, so asking twice is one deletion."""
+
+    KIND: ClassVar[str] = "session.deleted"
+    FACT: ClassVar[bool] = True
+
+    deleted_session: str = ""
+    reason: str = "user"
+
+    @classmethod
+    def of(cls, deleted_session: str, *, reason: str = "user") -> SessionDeleted:
+        return cls(
+            session_id=ADMIN_SESSION,
+            event_id=derived_id("session.deleted", deleted_session),
+            deleted_session=deleted_session,
+            reason=reason,
+        )
 
 
 # --- audio -------------------------------------------------------------------------
@@ -709,6 +739,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         SessionStarted,
         SessionSettingsChanged,
         SessionEnded,
+        SessionDeleted,
         AudioChunkReceived,
         AudioRejected,
         AudioDrained,

@@ -14,8 +14,11 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from habla_contracts import (
+    ADMIN_SESSION,
+    VOCAB_SESSION,
     CorrectionDetected,
     Event,
+    SessionDeleted,
     SessionEnded,
     SessionSettingsChanged,
     SessionStarted,
@@ -32,7 +35,7 @@ from habla_contracts import (
     VoiceprintSaved,
 )
 
-__all__ = ["PROJECTION_TABLES", "apply", "rebuild"]
+__all__ = ["PROJECTION_TABLES", "SESSION_TABLES", "apply", "deletable", "rebuild"]
 
 PROJECTION_TABLES = (
     "sessions",
@@ -42,7 +45,19 @@ PROJECTION_TABLES = (
     "saved_terms",
     "speakers",
     "voiceprints",
+    "deleted_sessions",
 )
+# The read models whose rows belong to one session (by session_id): a deleted session's
+# rows go. Voiceprints stay: a voice the user chose to remember is forgotten on its own
+# (`habla voices forget`), and its facts are kept in the log (see handlers.KEPT_KINDS).
+SESSION_TABLES = ("sessions", "utterances", "translations", "corrections", "saved_terms", "speakers")
+# sessions that hold other facts than one conversation's: never deleted as a whole
+_RESERVED_SESSIONS = (ADMIN_SESSION, VOCAB_SESSION)
+
+
+def deletable(session_id: str) -> bool:
+    """Whether a session.deleted may delete ``session_id`` (not empty, not a reserved session)."""
+    return bool(session_id) and session_id not in _RESERVED_SESSIONS
 
 
 def _ts(t: float) -> datetime:
@@ -340,6 +355,24 @@ def _term(conn: psycopg.Connection, e: TermSaved) -> None:
     )
 
 
+def _session_deleted(conn: psycopg.Connection, e: SessionDeleted) -> None:
+    """The session's rows leave every read model and its tombstone is kept (the earliest
+    deletion's, whatever the order). The recorder deletes its facts and audio itself."""
+    sid = e.deleted_session
+    if not deletable(sid):
+        return
+    for table in SESSION_TABLES:
+        conn.execute(f"DELETE FROM {table} WHERE session_id = %s", (sid,))
+    conn.execute(
+        "INSERT INTO deleted_sessions (session_id, deleted_at, event_id) VALUES (%s, %s, %s) "
+        "ON CONFLICT (session_id) DO UPDATE SET "
+        "event_id = CASE WHEN EXCLUDED.deleted_at < deleted_sessions.deleted_at THEN EXCLUDED.event_id "
+        "ELSE deleted_sessions.event_id END, "
+        "deleted_at = LEAST(deleted_sessions.deleted_at, EXCLUDED.deleted_at)",
+        (sid, _ts(e.occurred_at), e.event_id),
+    )
+
+
 _APPLY: dict[type[Event], Callable[[psycopg.Connection, Event], None]] = {
     SessionStarted: _started,  # type: ignore[dict-item]
     SessionSettingsChanged: _settings,  # type: ignore[dict-item]
@@ -356,6 +389,7 @@ _APPLY: dict[type[Event], Callable[[psycopg.Connection, Event], None]] = {
     SpeakerRoleSuggested: _role,  # type: ignore[dict-item]
     VoiceprintSaved: _voiceprint_saved,  # type: ignore[dict-item]
     VoiceprintDeleted: _voiceprint_deleted,  # type: ignore[dict-item]
+    SessionDeleted: _session_deleted,  # type: ignore[dict-item]
 }
 
 
@@ -366,7 +400,9 @@ def apply(conn: psycopg.Connection, event: Event) -> None:
 
 
 def rebuild(url: str, progress: Callable[[int, int], None] | None = None) -> int:
-    """Drop the read models and recompute them from the whole log; returns events applied."""
+    """Drop the read models and recompute them from the whole log; returns events applied.
+
+    Stored utterance audio (``utterance_audio``) is not a read model and is kept."""
     from habla_common.eventlog import PostgresEventStore, connect_pg
 
     store = PostgresEventStore(url)

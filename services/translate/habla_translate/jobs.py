@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from habla_common.jobs import JOB_QUEUE
 from habla_contracts import (
     Event,
     RetranslationCompleted,
@@ -33,7 +34,7 @@ __all__ = ["QUEUE", "enqueue_retranslation", "next_revision", "retranslate"]
 
 log = logging.getLogger("habla.translate.jobs")
 
-QUEUE = "habla"
+QUEUE = JOB_QUEUE  # the job worker serves this one queue
 _INTERPRETERS: dict[tuple[str, str], Any] = {}  # a SimpleWorker keeps models loaded between jobs
 
 

@@ -463,7 +463,7 @@ def _assign(
         tok = tokens[pos]
         if prev is not None and tok.sentence != tokens[prev].sentence:
             break
-        if _slot_matches(slot, tok):
+        if _slot_matches(slot, tok, slots[s + 1] if s + 1 < len(slots) else None):
             for rest in _assign(slots, tokens, s + 1, pos + 1, pos, gaps + gap):
                 yield [pos, *rest]
     if slot.optional:
@@ -492,9 +492,14 @@ def _gap_after(slots: tuple[Slot, ...], s: int) -> int:
 _CONTRACTIONS = {"al": "a", "del": "de"}
 
 
-def _slot_matches(slot: Slot, tok: Token) -> bool:
+def _slot_matches(slot: Slot, tok: Token, following: Slot | None = None) -> bool:
     if slot.kind in ("function", "possessive", "clitic"):
-        return tok.norm in slot.keys or _CONTRACTIONS.get(tok.norm, "") in slot.keys
+        if tok.norm in slot.keys:
+            return True
+        # "del"/"al" carry an article: they stand for the bare preposition only where one
+        # may follow it ("hasta las narices del jefe"), not before the idiom's own noun
+        # ("del campeonato" is not *de campeonato*)
+        return _CONTRACTIONS.get(tok.norm, "") in slot.keys and (following is None or following.kind != "word")
     return not slot.keys.isdisjoint(tok.keys)
 
 

@@ -73,6 +73,7 @@ SURFACE_FORMS = {
     "tirar la toalla": ["No tires la toalla.", "Tiró la toalla.", "Estamos tirando la toalla."],
     "hablar por los codos": ["Habla por los codos.", "Hablaban por los codos toda la clase."],
     "estar en las nubes": ["Siempre estás en las nubes.", "Estaba en las nubes."],
+    "de campeonato": ["Tengo una resaca de campeonato."],
 }
 
 NEGATIVES = [
@@ -89,6 +90,7 @@ NEGATIVES = [
     "Le di la vuelta a la lata de atún.",
     "Las nubes están en el cielo.",
     "Habla con los codos apoyados en la mesa.",
+    "Participó en dos carreras del campeonato.",  # "del" carries an article: not the idiom
 ]
 
 

@@ -5,15 +5,15 @@ from .adapters import Heard, HeardSource, LogHeardSource
 from .config import VocabConfig
 from .errors import BadGrade, ClipFailed, ContextNotReady, ExportFailed, UnknownItem, VocabError
 from .handlers import VocabHandler
-from .srs import DailyLimits, DueCard, Schedule
-from .store import Context, Item, PostgresVocabStore, Review, VocabStore, rebuild
+from .jobs import enqueue_export, run_export
+from .srs import Schedule
+from .store import Context, DueCard, Item, PostgresVocabStore, Review, VocabStore, rebuild
 
 __all__ = [
     "BadGrade",
     "ClipFailed",
     "Context",
     "ContextNotReady",
-    "DailyLimits",
     "DueCard",
     "ExportFailed",
     "Heard",
@@ -28,5 +28,7 @@ __all__ = [
     "VocabError",
     "VocabHandler",
     "VocabStore",
+    "enqueue_export",
     "rebuild",
+    "run_export",
 ]

@@ -3,12 +3,14 @@
 :class:`LogHeardSource` reads the facts of the session a term was saved in, newest first
 (a term is usually saved moments after it was heard, so the search stops early): the
 turn's final transcript, its newest translation, the speaker's name, and the audio of the
-segmented utterance the turn belongs to (``speech.segmented`` carries it as PCM16).
-It depends on the event contracts only, not on another service's read models.
+segmented utterance the turn belongs to. The recorder logs ``speech.segmented`` without its
+PCM and keeps the audio as Ogg/Opus in ``utterance_audio`` (sessions recorded before that
+carry PCM16 in the fact itself); either is read. Besides the log it reads only that table.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -24,9 +26,12 @@ from habla_contracts import (
     decode,
 )
 
-from .audio import slice_pcm
+from .audio import decode_opus, slice_pcm
+from .errors import ClipFailed
 
 __all__ = ["Heard", "HeardSource", "LogHeardSource"]
+
+log = logging.getLogger("habla.vocab")
 
 E = TypeVar("E", bound=Event)
 
@@ -73,7 +78,10 @@ class LogHeardSource:
         pcm, rate = b"", 16000
         if segment is not None:
             rate = segment.sample_rate
-            pcm = slice_pcm(segment.pcm, rate, segment.start_ms, final.start_ms, final.end_ms)
+            audio, audio_start = segment.pcm, segment.start_ms
+            if not audio:
+                audio, audio_start = self._stored_audio(session_id, parent, rate, segment.start_ms)
+            pcm = slice_pcm(audio, rate, audio_start, final.start_ms, final.end_ms)
         return Heard(
             utterance_id=utterance_id,
             text=final.text,
@@ -86,6 +94,22 @@ class LogHeardSource:
             sample_rate=rate,
             pcm=pcm,
         )
+
+    def _stored_audio(self, session_id: str, utterance_id: str, rate: int, start_ms: int) -> tuple[bytes, int]:
+        """The utterance's stored audio as PCM16 at ``rate`` and the session time it starts
+        at; no audio when none is stored (deleted by retention) or it does not decode."""
+        with connect_pg(self.url) as conn:
+            row = conn.execute(
+                "SELECT data, start_ms FROM utterance_audio WHERE utterance_id = %s AND session_id = %s",
+                (utterance_id, session_id),
+            ).fetchone()
+        if row is None:
+            return b"", start_ms
+        try:
+            return decode_opus(bytes(row[0]), rate), int(row[1])
+        except ClipFailed as e:
+            log.warning("no audio for utterance %s: %s", utterance_id, e)
+            return b"", start_ms
 
     def _newest(self, session_id: str, cls: type[E], match: Callable[[E], bool]) -> E | None:
         """The newest event of ``cls`` in the session that ``match`` accepts."""

@@ -1,7 +1,8 @@
 """Clips: PCM16 speech in, a small MP3 out (the one format every Anki client plays).
 
 Encoded in memory with PyAV (its wheels bundle FFmpeg with LAME), so no ffmpeg binary is
-needed on the machine.
+needed on the machine. The utterance audio the recorder stores (Ogg/Opus) is decoded back
+to PCM16 here too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from .errors import ClipFailed
 
-__all__ = ["decode_mp3", "encode_mp3", "slice_pcm"]
+__all__ = ["decode_mp3", "decode_opus", "encode_mp3", "slice_pcm"]
 
 
 def slice_pcm(pcm: bytes, sample_rate: int, pcm_start_ms: int, start_ms: int, end_ms: int) -> bytes:
@@ -45,9 +46,9 @@ def encode_mp3(pcm: bytes, sample_rate: int, bitrate_kbps: int = 32) -> bytes:
     return out.getvalue()
 
 
-def decode_mp3(data: bytes, sample_rate: int = 16000) -> np.ndarray:
-    """An MP3 back to float32 mono at ``sample_rate`` (to check and to play clips)."""
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+def _decode(data: bytes, sample_rate: int, sample_format: str, what: str) -> np.ndarray:
+    """Any audio file PyAV reads, as mono ``sample_format`` samples at ``sample_rate``."""
+    resampler = av.AudioResampler(format=sample_format, layout="mono", rate=sample_rate)
     chunks: list[np.ndarray] = []
     try:
         with av.open(io.BytesIO(data), "r") as container:
@@ -56,6 +57,18 @@ def decode_mp3(data: bytes, sample_rate: int = 16000) -> np.ndarray:
                     chunks.append(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray().reshape(-1))
-    except av.FFmpegError as e:
-        raise ClipFailed(f"not a playable MP3: {e}") from e
-    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    except (av.FFmpegError, ValueError) as e:
+        raise ClipFailed(f"{what}: {e}") from e
+    dtype = np.float32 if sample_format == "flt" else np.dtype("<i2")
+    return np.concatenate(chunks).astype(dtype) if chunks else np.zeros(0, dtype=dtype)
+
+
+def decode_mp3(data: bytes, sample_rate: int = 16000) -> np.ndarray:
+    """An MP3 back to float32 mono at ``sample_rate`` (to check and to play clips)."""
+    return _decode(data, sample_rate, "flt", "not a playable MP3")
+
+
+def decode_opus(data: bytes, sample_rate: int) -> bytes:
+    """A stored utterance's Ogg/Opus audio (``utterance_audio.data``) as PCM16 little-endian
+    mono at ``sample_rate``."""
+    return _decode(data, sample_rate, "s16", "the stored utterance audio is not playable Ogg/Opus").tobytes()

@@ -21,8 +21,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from habla_common.errors import ConfigError
 from habla_common.settings import env_int, env_str
 
-from .srs import DailyLimits
-
 __all__ = ["VocabConfig"]
 
 
@@ -72,7 +70,3 @@ class VocabConfig:
             raise ConfigError(
                 f"VOCAB_TIMEZONE must be an IANA time zone such as Europe/Madrid, got {self.timezone!r}"
             ) from e
-
-    @property
-    def limits(self) -> DailyLimits:
-        return DailyLimits(new_per_day=self.new_per_day, reviews_per_day=self.reviews_per_day)

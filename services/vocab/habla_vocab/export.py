@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import html
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,16 @@ from .domain import BAND_LABELS
 from .errors import ExportFailed
 from .store import Context, Item, VocabStore
 
-__all__ = ["ANKI_DECK_ID", "ANKI_MODEL_ID", "CSV_COLUMNS", "ExportResult", "export_apkg", "export_csv", "note_guid"]
+__all__ = [
+    "ANKI_DECK_ID",
+    "ANKI_MODEL_ID",
+    "CSV_COLUMNS",
+    "ExportResult",
+    "Progress",
+    "export_apkg",
+    "export_csv",
+    "note_guid",
+]
 
 # Fixed forever: Anki recognises the note type and the deck by these ids.
 ANKI_MODEL_ID = 1_730_516_101
@@ -83,6 +93,10 @@ CSV_COLUMNS = (
 )
 
 
+Progress = Callable[[int, int], None]
+"""``progress(done, total)``: called with ``(0, total)`` once the items are read, then after each item."""
+
+
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
@@ -132,20 +146,24 @@ def _note(model: genanki.Model, item: Item, context: Context | None) -> genanki.
     return genanki.Note(model=model, fields=fields, guid=note_guid(item.item_id))
 
 
-def export_apkg(store: VocabStore, path: Path) -> ExportResult:
+def export_apkg(store: VocabStore, path: Path, progress: Progress | None = None) -> ExportResult:
     """Write every live item to an Anki package at ``path``."""
     model = _model()
     deck = genanki.Deck(ANKI_DECK_ID, DECK_NAME)
     items = store.items()
+    if progress is not None:
+        progress(0, len(items))
     with tempfile.TemporaryDirectory(prefix="habla-apkg-") as tmp:
         media: list[str] = []
-        for item in items:
+        for n, item in enumerate(items, 1):
             context = _shown(store.contexts(item.item_id))
             if context is not None and context.clip:
                 clip_path = Path(tmp) / _clip_name(context)
                 clip_path.write_bytes(context.clip)
                 media.append(str(clip_path))
             deck.add_note(_note(model, item, context))
+            if progress is not None:
+                progress(n, len(items))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             genanki.Package(deck, media_files=media).write_to_file(str(path))
@@ -154,15 +172,17 @@ def export_apkg(store: VocabStore, path: Path) -> ExportResult:
     return ExportResult(path, len(items), len(media))
 
 
-def export_csv(store: VocabStore, path: Path) -> ExportResult:
+def export_csv(store: VocabStore, path: Path, progress: Progress | None = None) -> ExportResult:
     """Write one row per live item (UTF-8, header first) to ``path``."""
     items = store.items()
+    if progress is not None:
+        progress(0, len(items))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(CSV_COLUMNS)
-            for item in items:
+            for n, item in enumerate(items, 1):
                 context = _shown(store.contexts(item.item_id))
                 writer.writerow(
                     [
@@ -186,6 +206,8 @@ def export_csv(store: VocabStore, path: Path) -> ExportResult:
                         item.due_at.isoformat(),
                     ]
                 )
+                if progress is not None:
+                    progress(n, len(items))
     except OSError as e:
         raise ExportFailed(f"cannot write the CSV export to {path}: {e}") from e
     return ExportResult(path, len(items), 0)

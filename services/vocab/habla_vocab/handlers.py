@@ -5,8 +5,10 @@
   speaker, and an MP3 clip of the original speech cut from the utterance's audio in the
   log. If the utterance is not in the log yet the message is retried
   (:class:`ContextNotReady`); when the consumer gives up, the item is saved without it.
-* ``vocab.saved`` / ``vocab.reviewed`` / ``vocab.deleted`` -> the vocabulary read models
-  (:mod:`habla_vocab.store`).
+* ``vocab.saved`` / ``vocab.reviewed`` / ``vocab.deleted`` / ``translation.final`` -> the
+  vocabulary read models (:mod:`habla_vocab.store`).
+* ``session.deleted`` -> a ``vocab.deleted`` for every item heard only in that session,
+  then the session's contexts leave the read models (the recorder removes its facts).
 
 Commands (for the REST endpoints and the CLI): :meth:`VocabHandler.review` and
 :meth:`VocabHandler.delete` check their input against the read models and return the
@@ -27,7 +29,9 @@ from habla_contracts import (
     VOCAB_SESSION,
     CardReviewed,
     Event,
+    SessionDeleted,
     TermSaved,
+    TranslationFinal,
     VocabItemDeleted,
     VocabItemSaved,
     derived_id,
@@ -38,8 +42,8 @@ from .audio import encode_mp3
 from .config import VocabConfig
 from .domain import band_of, canonical_form, clip_window, item_id_for, locate, zipf
 from .errors import ClipFailed, ContextNotReady
-from .srs import DueCard, check_grade, select_due, study_day
-from .store import VocabStore
+from .srs import check_grade
+from .store import DueCard, VocabStore
 
 __all__ = ["Publish", "VocabHandler"]
 
@@ -62,7 +66,11 @@ class VocabHandler:
     def handle(self, event: Event, publish: Publish) -> None:
         if isinstance(event, TermSaved):
             publish(self.item_saved(event, self._heard(event, required=True)))
-        elif isinstance(event, VocabItemSaved | CardReviewed | VocabItemDeleted):
+        elif isinstance(event, SessionDeleted):
+            for deletion in self.forget_session(event):
+                publish(deletion)
+            self.store.apply(event)
+        elif isinstance(event, VocabItemSaved | CardReviewed | VocabItemDeleted | TranslationFinal):
             self.store.apply(event)
 
     def select(self, batch: list[Event]) -> list[Event]:
@@ -166,12 +174,21 @@ class VocabHandler:
 
     def due(self, now: datetime) -> list[DueCard]:
         """Today's study queue at ``now``, within the daily limits."""
-        day_start, day_end = study_day(now, self.config.tz(), self.config.day_starts_at)
-        reviewed, new = self.store.studied_since(day_start)
-        return select_due(
-            self.store.due_cards(day_end),
-            day_end=day_end,
-            limits=self.config.limits,
-            reviewed_today=reviewed,
-            new_today=new,
-        )
+        return self.store.due(now)
+
+    def publish_settings(self) -> None:
+        """Write this service's study settings where the due queue (SQL) reads them."""
+        c = self.config
+        self.store.save_settings(c.timezone, c.day_starts_at, c.new_per_day, c.reviews_per_day)
+
+    def forget_session(self, event: SessionDeleted) -> list[VocabItemDeleted]:
+        """The deletions of the items that were heard only in the deleted session."""
+        return [
+            VocabItemDeleted(
+                session_id=VOCAB_SESSION,
+                event_id=derived_id("vocab.deleted", event.event_id, item_id),
+                occurred_at=event.occurred_at,
+                item_id=item_id,
+            )
+            for item_id in self.store.items_only_in(event.deleted_session)
+        ]

@@ -1,9 +1,10 @@
 """Bootstrap and run loop of the vocab service.
 
 ``python -m habla_vocab`` (or ``habla-vocab``): reads :class:`VocabConfig` from the
-environment, applies pending migrations, then consumes ``term.saved`` and the vocab facts
-(``vocab.saved``, ``vocab.reviewed``, ``vocab.deleted``) as consumer group ``vocab`` until
-SIGTERM.
+environment, applies pending migrations, writes its study settings where the due queue
+reads them, then consumes ``term.saved``, the vocab facts (``vocab.saved``,
+``vocab.reviewed``, ``vocab.deleted``), ``translation.final`` and ``session.deleted`` as
+consumer group ``vocab`` until SIGTERM.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from habla_contracts import Event, TermSaved
 from .adapters import HeardSource, LogHeardSource
 from .config import VocabConfig
 from .handlers import Publish, VocabHandler
-from .store import VOCAB_KINDS, PostgresVocabStore, VocabStore
+from .store import PROJECTED_KINDS, PostgresVocabStore, VocabStore
 
 __all__ = ["KINDS", "bootstrap", "build", "main"]
 
-KINDS = (TermSaved.KIND, *VOCAB_KINDS)
+KINDS = (TermSaved.KIND, *PROJECTED_KINDS)
 
 
 def bootstrap(
@@ -46,6 +47,7 @@ def build(
 ]:
     """``(handle, select, give_up)`` for :func:`habla_common.service.run_consumer` (``build=``)."""
     handler = bootstrap(config, database_url)
+    handler.publish_settings()
     return handler.handle, handler.select, handler.give_up
 
 

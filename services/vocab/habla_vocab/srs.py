@@ -14,17 +14,18 @@ to improve the results obtained in working with the SuperMemo method"):
 
 Only grades and their times are facts (``vocab.reviewed`` events); a card's schedule is
 :func:`fold` over its reviews in time order, so replaying the log always gives the same
-schedule. A card is due at its review time plus its interval; the due queue shows what
-falls due before the end of the study day (which starts at ``rollover_hour`` local time,
-as Anki's does), with a daily cap on reviews and one on new cards.
+schedule. A card is due at its review time plus its interval. The daily due queue (what
+falls due before the study day ends, with caps on reviews and new cards) is the SQL
+function ``vocab_due`` in ``infra/migrations/0006_study.sql``, so the vocab service and the
+gateway ask the same question the same way.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, timedelta
 
 from habla_contracts import REVIEW_GRADES
 
@@ -33,15 +34,11 @@ from .errors import BadGrade
 __all__ = [
     "INITIAL_EASE",
     "MIN_EASE",
-    "DailyLimits",
-    "DueCard",
     "Schedule",
     "check_grade",
     "fold",
     "new_schedule",
     "review",
-    "select_due",
-    "study_day",
 ]
 
 INITIAL_EASE = 2.5
@@ -120,47 +117,3 @@ def fold(saved_at: datetime, reviews: Iterable[tuple[int, datetime]]) -> list[Sc
         schedule = review(schedule, grade, at)
         out.append(schedule)
     return out
-
-
-@dataclass(frozen=True)
-class DailyLimits:
-    new_per_day: int = 20
-    reviews_per_day: int = 200
-
-
-@dataclass(frozen=True)
-class DueCard:
-    """What the queue needs to know of a card."""
-
-    item_id: str
-    due: datetime
-    is_new: bool
-    saved_at: datetime
-
-
-def study_day(now: datetime, tz: tzinfo, rollover_hour: int) -> tuple[datetime, datetime]:
-    """Start and end of the study day ``now`` falls in: from ``rollover_hour`` local time to
-    the same hour the next day."""
-    local = now.astimezone(tz)
-    start = local.replace(hour=rollover_hour, minute=0, second=0, microsecond=0)
-    if local < start:
-        start -= timedelta(days=1)
-    return start, start + timedelta(days=1)
-
-
-def select_due(
-    cards: Sequence[DueCard],
-    *,
-    day_end: datetime,
-    limits: DailyLimits,
-    reviewed_today: int,
-    new_today: int,
-) -> list[DueCard]:
-    """Today's queue: cards due before ``day_end`` that were reviewed before (earliest due
-    first), then new cards (earliest saved first), each capped by what is left of the day's
-    limit after ``reviewed_today`` reviews and ``new_today`` new cards already studied."""
-    reviews = sorted((c for c in cards if not c.is_new and c.due < day_end), key=lambda c: (c.due, c.item_id))
-    new = sorted((c for c in cards if c.is_new), key=lambda c: (c.saved_at, c.item_id))
-    review_room = max(0, limits.reviews_per_day - reviewed_today)
-    new_room = max(0, limits.new_per_day - new_today)
-    return [*reviews[:review_room], *new[:new_room]]

@@ -1,9 +1,12 @@
-"""The vocabulary read models in Postgres (``infra/migrations/0004_vocab.sql``).
+"""The vocabulary read models in Postgres (``infra/migrations/0004_vocab.sql``, ``0006_study.sql``).
 
-Each fact adds one row to its detail table (idempotent by event id), then the item's
-row is recomputed from all of its rows (:meth:`PostgresVocabStore.apply`), under a
-per-item advisory lock so two workers never interleave on one item. So the order the
-facts arrive in never matters, and :func:`rebuild` from the log gives the same rows.
+Each vocab fact adds one row to its detail table (idempotent by event id), then the
+item's row is recomputed from all of its rows (:meth:`PostgresVocabStore.apply`), under a
+per-item advisory lock so two workers never interleave on one item. Two facts of other
+stages are projected too: ``translation.final`` (the newest translation of a turn fills in
+the contexts heard in it, also when it comes after the save) and ``session.deleted`` (the
+session's contexts go). So the order the facts arrive in never matters, and
+:func:`rebuild` from the log gives the same rows.
 """
 
 from __future__ import annotations
@@ -21,18 +24,22 @@ from habla_contracts import (
     REVIEW_GRADES,
     CardReviewed,
     Event,
+    SessionDeleted,
+    TranslationFinal,
     VocabItemDeleted,
     VocabItemSaved,
     decode,
 )
 
 from .errors import UnknownItem
-from .srs import DueCard, fold
+from .srs import fold
 
 __all__ = [
+    "PROJECTED_KINDS",
     "VOCAB_KINDS",
     "VOCAB_TABLES",
     "Context",
+    "DueCard",
     "Item",
     "PostgresVocabStore",
     "Review",
@@ -41,7 +48,9 @@ __all__ = [
 ]
 
 VOCAB_KINDS = (VocabItemSaved.KIND, CardReviewed.KIND, VocabItemDeleted.KIND)
-VOCAB_TABLES = ("vocab_items", "vocab_contexts", "vocab_reviews", "vocab_deletions")
+# every kind the projection reads (what a rebuild replays)
+PROJECTED_KINDS = (*VOCAB_KINDS, TranslationFinal.KIND, SessionDeleted.KIND)
+VOCAB_TABLES = ("vocab_items", "vocab_contexts", "vocab_reviews", "vocab_deletions", "vocab_translations")
 
 
 def _ts(t: float) -> datetime:
@@ -92,6 +101,17 @@ class Context:
 
 
 @dataclass(frozen=True)
+class DueCard:
+    """One card of the day's queue (``place`` 1 is studied first)."""
+
+    place: int
+    item_id: str
+    is_new: bool
+    due_at: datetime
+    first_saved_at: datetime
+
+
+@dataclass(frozen=True)
 class Review:
     review_id: str
     item_id: str
@@ -114,9 +134,13 @@ class VocabStore(Protocol):
 
     def reviews(self, item_id: str) -> list[Review]: ...
 
-    def due_cards(self, before: datetime) -> list[DueCard]: ...
+    def due(self, at: datetime) -> list[DueCard]: ...
 
-    def studied_since(self, since: datetime) -> tuple[int, int]: ...
+    def study_day(self, at: datetime) -> tuple[datetime, datetime]: ...
+
+    def items_only_in(self, session_id: str) -> list[str]: ...
+
+    def save_settings(self, timezone: str, day_starts_at: int, new_per_day: int, reviews_per_day: int) -> None: ...
 
 
 class PostgresVocabStore:
@@ -164,24 +188,33 @@ class PostgresVocabStore:
         )
         return [Review(**r) for r in rows]
 
-    def due_cards(self, before: datetime) -> list[DueCard]:
-        """Cards due before ``before`` and every new card."""
-        rows = self._all(
-            "SELECT item_id, due_at, reviews = 0 AS is_new, first_saved_at FROM vocab_items "
-            "WHERE reviews = 0 OR due_at < %s",
-            (before,),
-        )
-        return [DueCard(r["item_id"], r["due_at"], r["is_new"], r["first_saved_at"]) for r in rows]
+    def due(self, at: datetime) -> list[DueCard]:
+        """The study queue at ``at`` within the daily limits (SQL function ``vocab_due``)."""
+        return [DueCard(**r) for r in self._all("SELECT * FROM vocab_due(%s) ORDER BY place", (at,))]
 
-    def studied_since(self, since: datetime) -> tuple[int, int]:
-        """``(reviews, new cards)`` studied since ``since``: reviews of cards seen before,
-        and cards answered for the first time."""
+    def study_day(self, at: datetime) -> tuple[datetime, datetime]:
+        """Start and end of the study day ``at`` falls in."""
+        row = self._all("SELECT * FROM vocab_study_day(%s)", (at,))[0]
+        return row["day_start"], row["day_end"]
+
+    def items_only_in(self, session_id: str) -> list[str]:
+        """Live items every live context of which was heard in ``session_id``."""
         rows = self._all(
-            "SELECT count(*) FILTER (WHERE review_no > 1) AS reviewed, count(*) FILTER (WHERE review_no = 1) AS new "
-            "FROM vocab_reviews WHERE live AND reviewed_at >= %s",
-            (since,),
+            "SELECT item_id FROM vocab_contexts WHERE live GROUP BY item_id "
+            "HAVING bool_and(session_id = %s) ORDER BY item_id",
+            (session_id,),
         )
-        return int(rows[0]["reviewed"]), int(rows[0]["new"])
+        return [r["item_id"] for r in rows]
+
+    def save_settings(self, timezone: str, day_starts_at: int, new_per_day: int, reviews_per_day: int) -> None:
+        """The study settings ``vocab_due`` reads (the service writes its own at start)."""
+        with connect_pg(self.url) as conn:
+            conn.execute(
+                "UPDATE vocab_settings SET timezone = %s, day_starts_at = %s, new_per_day = %s, "
+                "reviews_per_day = %s, updated_at = now()",
+                (timezone, day_starts_at, new_per_day, reviews_per_day),
+            )
+            conn.commit()
 
 
 # --- the projection ------------------------------------------------------------------
@@ -220,6 +253,42 @@ def _saved(conn: psycopg.Connection, e: VocabItemSaved) -> None:
             _ts(e.occurred_at),
         ),
     )
+    _fill_translation(conn, "c.context_id = %(id)s", {"id": e.event_id})
+
+
+def _fill_translation(conn: psycopg.Connection, where: str, params: dict[str, Any]) -> None:
+    """Contexts matching ``where`` take the newest translation recorded for their turn."""
+    conn.execute(
+        "UPDATE vocab_contexts c SET translation = t.translation, corrected = t.corrected "
+        "FROM vocab_translations t WHERE t.session_id = c.session_id AND t.utterance_id = c.utterance_id "
+        f"AND {where}",
+        params,
+    )
+
+
+def _translated(conn: psycopg.Connection, e: TranslationFinal) -> None:
+    """The newest revision of a turn's translation (an equal one is a redelivery)."""
+    conn.execute(
+        "INSERT INTO vocab_translations (session_id, utterance_id, revision, translation, corrected) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (session_id, utterance_id) DO UPDATE SET "
+        "revision = EXCLUDED.revision, translation = EXCLUDED.translation, corrected = EXCLUDED.corrected "
+        "WHERE vocab_translations.revision < EXCLUDED.revision",
+        (e.session_id, e.utterance_id, e.revision, e.translation, e.corrected),
+    )
+    _fill_translation(
+        conn,
+        "c.session_id = %(session)s AND c.utterance_id = %(utterance)s",
+        {"session": e.session_id, "utterance": e.utterance_id},
+    )
+
+
+def _session_deleted(conn: psycopg.Connection, e: SessionDeleted) -> list[str]:
+    """Forget the deleted session's contexts and translations; returns the items touched."""
+    rows = conn.execute(
+        "DELETE FROM vocab_contexts WHERE session_id = %s RETURNING item_id", (e.deleted_session,)
+    ).fetchall()
+    conn.execute("DELETE FROM vocab_translations WHERE session_id = %s", (e.deleted_session,))
+    return sorted({r[0] for r in rows})
 
 
 def _reviewed(conn: psycopg.Connection, e: CardReviewed) -> None:
@@ -321,8 +390,18 @@ _APPLY: dict[type[Event], Callable[[psycopg.Connection, Any], None]] = {
 
 
 def apply(conn: psycopg.Connection, event: Event, *, lock: bool = True) -> None:
-    """Project one vocab fact (other events are ignored) inside the caller's transaction;
-    ``lock`` takes the item's advisory lock (a rebuild, alone on the tables, does not)."""
+    """Project one fact (kinds it does not read are ignored) inside the caller's
+    transaction; ``lock`` takes the item's advisory lock (a rebuild, alone on the tables,
+    does not)."""
+    if isinstance(event, TranslationFinal):
+        _translated(conn, event)
+        return
+    if isinstance(event, SessionDeleted):
+        for item_id in _session_deleted(conn, event):
+            if lock:
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("vocab:" + item_id,))
+            _refresh(conn, item_id)
+        return
     fn = _APPLY.get(type(event))
     if fn is None:
         return
@@ -337,7 +416,7 @@ def _vocab_facts(conn: psycopg.Connection, batch: int = 200) -> Iterator[Event]:
     with conn.cursor(name="vocab_rebuild") as cur:
         cur.itersize = batch
         cur.execute(
-            "SELECT kind, seq, payload FROM events WHERE kind = ANY(%s) ORDER BY position", (list(VOCAB_KINDS),)
+            "SELECT kind, seq, payload FROM events WHERE kind = ANY(%s) ORDER BY position", (list(PROJECTED_KINDS),)
         )
         for kind, seq, payload in cur:
             yield decode(kind, bytes(payload), seq=int(seq))

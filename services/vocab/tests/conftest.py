@@ -82,9 +82,19 @@ class EventLog:
                 conn.commit()
         return seq
 
-    def heard(self, session: str, clip: Clip, *, index: int = 0, start_ms: int = 0, speaker_name: str = "") -> str:
+    def heard(
+        self,
+        session: str,
+        clip: Clip,
+        *,
+        index: int = 0,
+        start_ms: int = 0,
+        speaker_name: str = "",
+        translated: bool = True,
+    ) -> str:
         """Record the facts of ``clip`` heard as utterance ``index`` of ``session`` (segmented
-        audio, speaker, final transcript, translation); returns the utterance id."""
+        audio, speaker, final transcript, and its translation unless not ``translated``);
+        returns the utterance id."""
         uid = f"{session}-u{index}"
         end_ms = start_ms + clip.ms
         facts: list[Event] = [
@@ -117,6 +127,8 @@ class EventLog:
                 speaker="S1",
             ),
         ]
+        if not translated:
+            facts = [f for f in facts if not isinstance(f, TranslationFinal)]
         if speaker_name:
             facts.append(SpeakerRenamed(session_id=session, speaker="S1", name=speaker_name))
         for fact in facts:

@@ -4,7 +4,6 @@ the clip window, SM-2 by hand, the study day and the settings' errors."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,7 +11,7 @@ from habla_common.errors import ConfigError
 from habla_vocab.config import VocabConfig
 from habla_vocab.domain import Span, band_of, canonical_form, clip_window, item_id_for, locate, zipf
 from habla_vocab.errors import BadGrade
-from habla_vocab.srs import fold, new_schedule, review, study_day
+from habla_vocab.srs import fold, new_schedule, review
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 
@@ -90,14 +89,6 @@ def test_ease_never_drops_below_1_3() -> None:
 def test_bad_grades_are_refused(bad: object) -> None:
     with pytest.raises(BadGrade, match=r"from 0 .* to 5"):
         review(new_schedule(T0), bad, T0)  # type: ignore[arg-type]
-
-
-def test_study_day_starts_at_the_rollover_hour_local_time() -> None:
-    madrid = ZoneInfo("Europe/Madrid")
-    start, end = study_day(datetime(2026, 3, 3, 2, 30, tzinfo=madrid), madrid, 4)  # 02:30: still Monday's day
-    assert (start, end) == (datetime(2026, 3, 2, 4, tzinfo=madrid), datetime(2026, 3, 3, 4, tzinfo=madrid))
-    start, _ = study_day(datetime(2026, 3, 3, 4, 0, tzinfo=madrid), madrid, 4)
-    assert start == datetime(2026, 3, 3, 4, tzinfo=madrid)
 
 
 def test_settings_errors_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from habla_common.eventlog import connect_pg
-from habla_contracts import VOCAB_SESSION, CardReviewed, TermSaved, VocabItemSaved, derived_id
+from habla_contracts import (
+    VOCAB_SESSION,
+    CardReviewed,
+    SessionDeleted,
+    TermSaved,
+    TranslationFinal,
+    VocabItemDeleted,
+    VocabItemSaved,
+    derived_id,
+)
 from habla_vocab.audio import decode_mp3
 from habla_vocab.domain import item_id_for
 from habla_vocab.errors import BadGrade, ContextNotReady, UnknownItem
-from habla_vocab.store import PostgresVocabStore, apply, rebuild
+from habla_vocab.store import VOCAB_TABLES, PostgresVocabStore, apply, rebuild
 
 from .conftest import Clip, EventLog, Pipeline, snapshot
 
@@ -143,12 +153,12 @@ def test_grades_move_the_due_date_per_sm2_and_rebuild_gives_identical_state(
     ]
 
     before = snapshot(event_log.url)
-    assert rebuild(event_log.url) == 7  # one save, six reviews
+    assert rebuild(event_log.url) == 8  # the turn's translation, one save, six reviews
     assert snapshot(event_log.url) == before
 
     # the facts applied in reverse order give the same rows too
     with connect_pg(event_log.url) as conn:
-        conn.execute("TRUNCATE vocab_items, vocab_contexts, vocab_reviews, vocab_deletions")
+        conn.execute("TRUNCATE " + ", ".join(VOCAB_TABLES))
         for stored in reversed(event_log.store.read(0, 10_000)):
             apply(conn, stored.event)
         conn.commit()
@@ -223,6 +233,7 @@ def test_due_queue_keeps_the_daily_limits(pipeline: Pipeline, event_log: EventLo
         pipeline.publish(term("s1", word, "word", at=(T0 + timedelta(minutes=n)).timestamp()))
     pipeline.drain()
     pipeline.handler.config = dataclasses.replace(pipeline.handler.config, new_per_day=2, reviews_per_day=1)
+    pipeline.handler.publish_settings()
     now = T0 + timedelta(hours=2)
     queue = pipeline.handler.due(now)
     assert [c.item_id for c in queue] == [item_id_for("es", w) for w in ("casa", "perro")]  # oldest new first
@@ -238,3 +249,104 @@ def test_due_queue_keeps_the_daily_limits(pipeline: Pipeline, event_log: EventLo
         (item_id_for("es", "gato"), True),
         (item_id_for("es", "mesa"), True),
     ]
+
+
+def test_study_day_starts_at_the_rollover_hour_local_time(pipeline: Pipeline) -> None:
+    madrid = ZoneInfo("Europe/Madrid")
+    pipeline.handler.config = dataclasses.replace(pipeline.handler.config, timezone="Europe/Madrid", day_starts_at=4)
+    pipeline.handler.publish_settings()
+    store = pipeline.handler.store
+    start, end = store.study_day(datetime(2026, 3, 3, 2, 30, tzinfo=madrid))  # 02:30: still Monday's day
+    assert (start, end) == (datetime(2026, 3, 2, 4, tzinfo=madrid), datetime(2026, 3, 3, 4, tzinfo=madrid))
+    start, _ = store.study_day(datetime(2026, 3, 3, 4, 0, tzinfo=madrid))
+    assert start == datetime(2026, 3, 3, 4, tzinfo=madrid)
+    # the night the clocks go forward (29 March 2026 in Madrid) the study day is 23 hours long
+    start, end = store.study_day(datetime(2026, 3, 28, 12, tzinfo=madrid))
+    assert (start, end) == (datetime(2026, 3, 28, 4, tzinfo=madrid), datetime(2026, 3, 29, 4, tzinfo=madrid))
+    assert (end - start).total_seconds() == 23 * 3600
+
+
+def _replay_in_reverse(url: str, log: EventLog) -> None:
+    with connect_pg(url) as conn:
+        conn.execute("TRUNCATE " + ", ".join(VOCAB_TABLES))
+        for stored in reversed(log.store.read(0, 10_000)):
+            apply(conn, stored.event)
+        conn.commit()
+
+
+def test_a_translation_that_comes_after_the_save_fills_in_the_context(
+    pipeline: Pipeline, event_log: EventLog, speech: dict[str, Clip]
+) -> None:
+    clip = speech["fleurs-es-006"]  # "Los luchadores compañeros de Luna también le rindieron homenaje."
+    uid = event_log.heard("s1", clip, translated=False)
+    pipeline.publish(term("s1", "rendir homenaje", "idiom", uid, meaning="to pay tribute"))
+    pipeline.drain()
+    [event] = saved(pipeline)
+    assert event.translation == ""  # saved before the turn was translated
+    store = PostgresVocabStore(event_log.url)
+
+    def translate(revision: int, text: str) -> None:
+        pipeline.publish(
+            TranslationFinal(
+                session_id="s1",
+                event_id=derived_id("test", "s1", "translation", revision, text),
+                utterance_id=uid,
+                source_text=clip.text,
+                corrected=clip.text,
+                translation=text,
+                revision=revision,
+            )
+        )
+        pipeline.drain()
+
+    translate(0, "Luna's fellow wrestlers also paid tribute to her.")
+    [context] = store.contexts(event.item_id)
+    assert (context.translation, context.corrected) == ("Luna's fellow wrestlers also paid tribute to her.", clip.text)
+    translate(1, clip.translation)  # a re-translation (habla retranslate) replaces it
+    translate(0, "an older revision arriving late changes nothing")
+    [context] = store.contexts(event.item_id)
+    assert context.translation == clip.translation
+
+    before = snapshot(event_log.url)
+    rebuild(event_log.url)
+    assert snapshot(event_log.url) == before
+    _replay_in_reverse(event_log.url, event_log)
+    assert snapshot(event_log.url) == before
+
+
+def test_deleting_a_session_forgets_what_was_heard_only_there(
+    pipeline: Pipeline, event_log: EventLog, speech: dict[str, Clip]
+) -> None:
+    u1 = event_log.heard("s1", speech["fleurs-es-000"])  # "... puede afectar ..."
+    u2 = event_log.heard("s1", speech["fleurs-es-002"], index=1, start_ms=20_000)  # "... gente ..."
+    u3 = event_log.heard("s2", speech["fleurs-es-002"])  # "... pudieron ..."
+    pipeline.publish(term("s1", "puede", "word", u1))
+    pipeline.publish(term("s1", "gente", "word", u2))
+    pipeline.publish(term("s2", "pudieron", "word", u3, at=(T0 + DAY).timestamp()))
+    pipeline.drain()
+    poder, gente = item_id_for("es", "poder"), item_id_for("es", "gente")
+    grade(pipeline, gente, 4, T0 + 2 * DAY)
+
+    deleted = SessionDeleted.of("s1")
+    pipeline.publish(deleted)
+    pipeline.drain()
+    deletions = [e for e in pipeline.published if isinstance(e, VocabItemDeleted)]
+    assert [(e.item_id, e.session_id) for e in deletions] == [(gente, VOCAB_SESSION)]  # heard only in s1
+    store = PostgresVocabStore(event_log.url)
+    [item] = store.items()
+    assert (item.item_id, item.contexts) == (poder, 1)  # still heard in s2
+    assert [c.session_id for c in store.contexts(poder)] == ["s2"]
+    with connect_pg(event_log.url) as conn:
+        assert conn.execute("SELECT count(*) FROM vocab_translations WHERE session_id = 's1'").fetchone() == (0,)
+    # a redelivered deletion publishes nothing more
+    pipeline.handler.handle(deleted, pipeline.publish)
+    assert len([e for e in pipeline.published if isinstance(e, VocabItemDeleted)]) == 1
+
+    # the recorder removes the session's facts from the log; a rebuild gives the same rows
+    before = snapshot(event_log.url)
+    with connect_pg(event_log.url) as conn:
+        conn.execute("SET LOCAL habla.allow_delete = 'on'")
+        conn.execute("DELETE FROM events WHERE session_id = 's1'")
+        conn.commit()
+    rebuild(event_log.url)
+    assert snapshot(event_log.url) == before
