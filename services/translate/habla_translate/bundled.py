@@ -183,6 +183,15 @@ def _locked(folder: Path, name: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _remove_leftovers(folder: Path, name: str) -> None:
+    """Temporary files of a process killed while assembling (call with the lock held: no
+    live assembler can be writing one then)."""
+    for stale in folder.glob(f".{name}-*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+            log.info("removed %s, left by an interrupted assembly", stale.name)
+
+
 def assemble_bundled_gguf(cache_dir: Path) -> Path:
     """The path of the bundled GGUF under ``cache_dir/models``, assembled on first use.
 
@@ -196,6 +205,7 @@ def assemble_bundled_gguf(cache_dir: Path) -> Path:
     try:
         models.mkdir(parents=True, exist_ok=True)
         with _locked(models, GGUF_NAME + ".lock"):
+            _remove_leftovers(models, GGUF_NAME)
             if target.exists() or manifest_path(target).exists():
                 try:
                     verify_gguf(target, parts)

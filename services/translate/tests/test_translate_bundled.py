@@ -42,9 +42,12 @@ def test_the_real_model_is_assembled_verified_and_reused(bundled_gguf: Path) -> 
     assert manifest["size"] == sum(p.stat().st_size for p in parts) == bundled_gguf.stat().st_size
     assert not list(bundled_gguf.parent.glob(".*.tmp"))  # no temporary left behind
     before = bundled_gguf.stat()
+    stale = bundled_gguf.parent / f".{bundled_gguf.name}-killed.tmp"  # as a killed assembly leaves it
+    stale.write_bytes(b"GGUF" + bytes(1024))
     assert assemble_bundled_gguf(default_cache_dir()) == bundled_gguf  # verifies (sha256), does not copy
     after = bundled_gguf.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert not stale.exists()
 
 
 def test_the_cache_dir_follows_habla_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
