@@ -11,7 +11,7 @@ import contextlib
 import os
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -80,15 +80,31 @@ def bus(redis_url: str) -> RedisBus:
     return b
 
 
-@pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
-    """A fresh migrated database for one test, dropped afterwards."""
-    name = f"habla_t_{uuid.uuid4().hex[:10]}"
+@contextlib.contextmanager
+def fresh_database(pg_server_url: str, prefix: str = "habla_t") -> Iterator[str]:
+    """A new migrated database on the test server, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = psycopg.conninfo.make_conninfo(pg_server_url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = psycopg.conninfo.make_conninfo(pg_server_url, dbname=name)
     migrate(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture(scope="session")
+def database_factory(pg_server_url: str) -> Callable[[str], contextlib.AbstractContextManager[str]]:
+    """``with database_factory("prefix") as url:`` a fresh migrated database (module-scoped
+    fixtures use it; importlib mode cannot import this file)."""
+    return lambda prefix: fresh_database(pg_server_url, prefix)
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh migrated database for one test, dropped afterwards."""
+    with fresh_database(pg_server_url) as url:
+        yield url

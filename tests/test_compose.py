@@ -300,3 +300,12 @@ def test_the_gateway_serves_the_exports_the_worker_writes(config: dict[str, Any]
 
 def _volume_target(v: Any) -> str:
     return str(v.get("target", "")) if isinstance(v, dict) else str(v).split(":")[1]
+
+
+def test_the_gateway_image_ships_the_web_client() -> None:
+    chain = _build_chain(APPS["gateway"], None)
+    assert re.search(r"^COPY web /app/web$", chain, flags=re.M)
+    assert re.search(r"^ENV .*\bGATEWAY_WEB_DIR=/app/web\b", chain, flags=re.M)
+    assert (ROOT / "web" / "index.html").is_file()
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert not [p for p in ignored if p.strip("/*") == "web"]  # in the build context

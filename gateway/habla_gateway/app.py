@@ -4,13 +4,19 @@ Clients live in the lifespan state (never at module level): the sync Redis clien
 behind the bus (publishing, run in worker threads), an asyncio Redis client for the
 outbox reads (``XREAD BLOCK``) and the health check. REST opens a Postgres
 connection per request.
+
+The phone client (``web/``: plain HTML, CSS and ES modules, no build step) is served
+as static files at ``/``, after every API and socket route, without a token.
 """
 
 from __future__ import annotations
 
 import logging
+import mimetypes
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aredis
@@ -19,7 +25,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Mount, Route, WebSocketRoute
+from starlette.staticfiles import PathLike, StaticFiles
+from starlette.types import Scope
 
 from habla_common.bus import RedisBus, connect_redis, redis_options
 
@@ -51,6 +59,40 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(exc.status_code, code, str(exc.detail))
+
+
+class WebFiles(StaticFiles):
+    """The web client's files, each revalidated on every load (``no-cache``: the ETag
+    makes that a 304), so a new version (the service worker above all) is picked up at once."""
+
+    def file_response(
+        self, full_path: PathLike, stat_result: os.stat_result, scope: Scope, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+
+class WebMount(Mount):
+    """``/`` for the web client, leaving ``/api`` and ``/ws`` to their routes: an unknown API
+    path stays a JSON 404 and a wrong method a 405, as if the client were not there."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in ("/api", "/ws") or path.startswith(("/api/", "/ws/")):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def web_routes(web_dir: str) -> list[BaseRoute]:
+    """The static mount for ``web_dir``, or nothing (with a warning) if there is no such folder."""
+    if not Path(web_dir).is_dir():
+        log.warning("no web client at %s (set GATEWAY_WEB_DIR); serving the API only", web_dir)
+        return []
+    mimetypes.add_type("application/manifest+json", ".webmanifest")
+    mimetypes.add_type("text/javascript", ".js")
+    return [WebMount("/", app=WebFiles(directory=web_dir, html=True), name="web")]
 
 
 def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Starlette:
@@ -96,5 +138,6 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
         Route("/api/vocab/{item_id}/clip", item_clip),
         Route("/api/vocab/{item_id}/reviews", review_item, methods=["POST"]),
         WebSocketRoute("/ws", ws_endpoint),
+        *web_routes(config.web_dir),  # last: everything else is the web client
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

@@ -2,18 +2,26 @@
 
 ``GATEWAY_``-prefixed keys win over plain ones (see :mod:`habla_common.settings`).
 ``HABLA_TOKEN`` has no default: the runtime (``habla up``) makes one and passes it.
+``GATEWAY_WEB_DIR`` is the phone client's folder (default: the checkout's ``web/``,
+which is where ``habla up`` finds it; the gateway image sets ``/app/web``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from habla_common.errors import ConfigError
 from habla_common.settings import env_float, env_int, env_str
 
-__all__ = ["GatewayConfig"]
+__all__ = ["GatewayConfig", "default_web_dir"]
 
 _SERVICE = "gateway"
+
+
+def default_web_dir() -> str:
+    """The repository's ``web/`` next to this package's source (an editable install)."""
+    return str(Path(__file__).resolve().parents[2] / "web")
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,9 @@ class GatewayConfig:
     max_sockets: int = 32  # session.start beyond this many live sessions gets ``busy``
     busy_retry_after_s: int = 5
     log_level: str = "INFO"
+    # The web client's static files, served at ``/`` without a token (the token lives
+    # in the page's storage); a folder that does not exist serves no client.
+    web_dir: str = field(default_factory=default_web_dir)
 
     def __post_init__(self) -> None:
         if not self.token:
@@ -63,6 +74,7 @@ class GatewayConfig:
             max_sockets=env_int("GATEWAY_MAX_SESSIONS", 32),
             busy_retry_after_s=env_int("GATEWAY_BUSY_RETRY_AFTER_S", 5),
             log_level=env_str("LOG_LEVEL", "INFO", _SERVICE),
+            web_dir=env_str("GATEWAY_WEB_DIR", "") or default_web_dir(),
         )
 
     def __repr__(self) -> str:  # never show the token

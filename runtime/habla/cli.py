@@ -46,7 +46,12 @@ def _data_dir(value: str | None) -> Path:
 @click.option("--host", default=lambda: os.environ.get("GATEWAY_HOST", "0.0.0.0"), show_default="0.0.0.0")
 @click.option("--port", default=lambda: int(os.environ.get("GATEWAY_PORT", "8000")), type=int, show_default="8000")
 @click.option("--data-dir", default=None, help="Where embedded servers, logs and the token live.")
-def up(host: str, port: int, data_dir: str | None) -> None:
+@click.option(
+    "--pair-host",
+    default=lambda: os.environ.get("HABLA_PAIR_HOST") or None,
+    help="Name, address or base URL (https://…) the phone reaches Habla by; default: each address of this machine.",
+)
+def up(host: str, port: int, data_dir: str | None, pair_host: str | None) -> None:
     """Start Redis and Postgres (embedded unless REDIS_URL/DATABASE_URL are set), every service and the gateway."""
     from .supervisor import running
 
@@ -66,6 +71,7 @@ def up(host: str, port: int, data_dir: str | None) -> None:
         console.print(f"  postgres: {rt.infra.database_url}{' (embedded)' if 'postgres' in rt.infra.embedded else ''}")
         console.print(f"  logs:     {rt.log_dir}")
         console.print(f"token: {rt.token}")
+        _print_pairing(rt.pairing_urls(pair_host))
         console.print("Press Ctrl-C to stop.")
         while not stop:
             for name in rt.supervise():
@@ -77,6 +83,29 @@ def up(host: str, port: int, data_dir: str | None) -> None:
         with console.status("stopping…"):
             ctx.__exit__(None, None, None)
         console.print("stopped.")
+
+
+def _print_pairing(urls: list[str]) -> None:
+    """The pairing links, and the first as a QR code to scan with the phone."""
+    for url in urls:
+        console.print(f"pair a phone: [bold]{url}[/]", highlight=False, soft_wrap=True)
+    if not urls:
+        return
+    try:
+        import qrcode
+    except ImportError:  # optional: the links are enough
+        return
+    import io
+
+    qr = qrcode.QRCode(border=2)
+    qr.add_data(urls[0])
+    out = io.StringIO()
+    qr.print_ascii(out=out, invert=True)
+    console.print(out.getvalue().rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        "  (a phone records only from an https:// page or localhost: see the README, Phone)",
+        highlight=False,
+    )
 
 
 def _load_audio(path: Path) -> Any:

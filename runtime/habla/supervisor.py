@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from .embedded import Infra, infra
 
 log = logging.getLogger("habla.supervisor")
 
-__all__ = ["SERVICES", "Runtime", "free_port", "load_token", "running"]
+__all__ = ["SERVICES", "Runtime", "free_port", "load_token", "local_addresses", "running"]
 
 # name -> python module run with -m. Order is start order.
 SERVICES: dict[str, str] = {
@@ -44,6 +45,27 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def local_addresses() -> list[str]:
+    """This machine's IPv4 addresses a phone could reach (LAN, VPN), private LAN ones first;
+    no loopback, link-local or container bridges."""
+    import ipaddress
+
+    import psutil
+
+    found: list[tuple[int, str]] = []
+    for name, addrs in psutil.net_if_addrs().items():
+        if name.startswith(("docker", "br-", "veth", "virbr", "lo")):
+            continue
+        for a in addrs:
+            if a.family != socket.AF_INET:
+                continue
+            ip = ipaddress.ip_address(a.address)
+            if ip.is_loopback or ip.is_link_local:
+                continue
+            found.append((0 if ip.is_private else 1, a.address))
+    return [address for _, address in sorted(found, key=lambda f: f[0])]
 
 
 def load_token(data_dir: Path) -> str:
@@ -88,6 +110,23 @@ class Runtime:
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/ws"
+
+    def pairing_urls(self, public_host: str | None = None) -> list[str]:
+        """Links that pair a phone: the web client with the token after ``#`` (a fragment
+        never reaches the server or its logs; the page keeps the token and drops it from the
+        address). One per address the phone may use: ``public_host`` when given (a name, or a
+        whole base URL such as ``https://pc.tailnet.ts.net`` for an HTTPS proxy in front), else
+        every LAN/VPN address of this machine when the gateway listens on all of them."""
+        token = urllib.parse.quote(self.token, safe="")
+        if public_host and "://" in public_host:
+            return [f"{public_host.rstrip('/')}/#token={token}"]
+        if public_host:
+            hosts = [public_host]
+        elif self.host in ("0.0.0.0", "", "::"):
+            hosts = local_addresses() or ["127.0.0.1"]
+        else:
+            hosts = [self.host]
+        return [f"http://{host}:{self.port}/#token={token}" for host in hosts]
 
     def start(self, name: str) -> None:
         child = self.children.setdefault(name, Child(name, SERVICES[name]))

@@ -1,0 +1,245 @@
+// Cards in the DOM, rendered from the state (state.js) and nothing else: each card has one
+// element keyed by its utterance id; rendering a card again replaces what changed, so a live
+// card becomes its final card in place, and replayed events change nothing.
+
+import { cardOrder, compareOrder, languages, savedKey, sourceRuns, speakerView } from "./state.js";
+
+const LANGUAGE_NAMES = { es: "ES", en: "EN" };
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
+  return node;
+}
+
+export class View {
+  /**
+   * @param {HTMLOListElement} list the cards' <ol>
+   * @param {{onSave: (card: object, idiom: object) => void}} hooks
+   */
+  constructor(list, hooks) {
+    this.list = list;
+    this.hooks = hooks;
+    this.nodes = new Map(); // card id -> {node, sig, order}
+    this.dividers = new Map(); // session id -> node
+  }
+
+  /** Render the dirty cards of `state`; returns the ids of cards that just became final. */
+  update(state) {
+    const finals = [];
+    for (const id of state.dirty) {
+      const c = state.cards.get(id);
+      if (c) {
+        const wasLive = this.nodes.get(id)?.live;
+        this.renderCard(state, c);
+        if (wasLive && !c.live && !c.hidden) finals.push(id);
+      }
+    }
+    state.dirty.clear();
+    return finals;
+  }
+
+  /** A divider before each session's cards after the first (a new conversation). */
+  divider(state, sessionId) {
+    const s = state.sessions.get(sessionId);
+    if (!s || s.ordinal === 0 || this.dividers.has(sessionId)) return;
+    const when = new Date(s.startedAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const node = el("li", { class: "divider", role: "separator" }, el("span", { text: `New conversation · ${when}` }));
+    this.dividers.set(sessionId, node);
+    this.insert(node, [s.ordinal, -1, 0]);
+  }
+
+  insert(node, order) {
+    node._order = order;
+    let before = null;
+    for (let n = this.list.lastElementChild; n; n = n.previousElementSibling) {
+      if (compareOrder(n._order, order) <= 0) break;
+      before = n;
+    }
+    this.list.insertBefore(node, before);
+  }
+
+  renderCard(state, c) {
+    let entry = this.nodes.get(c.id);
+    if (c.hidden) {
+      if (entry) {
+        entry.node.remove();
+        this.nodes.delete(c.id);
+      }
+      return;
+    }
+    const speaker = speakerView(state, c);
+    const [src, dst] = languages(state, c);
+    const saved = c.live ? [] : (c.translation?.idioms || c.dbIdioms).map((i) => state.saved.has(savedKey(c.id, i.canonical)));
+    const sig = JSON.stringify([c, speaker, src, saved]);
+    if (entry && entry.sig === sig) return;
+    this.divider(state, c.sessionId);
+    const order = cardOrder(state, c);
+    if (!entry) {
+      const node = el("li", { class: "card", "data-utterance-id": c.id });
+      entry = { node, sig: "", order, live: c.live };
+      this.nodes.set(c.id, entry);
+      this.insert(node, order);
+    } else if (compareOrder(entry.order, order) !== 0) {
+      entry.node.remove();
+      this.insert(entry.node, order);
+    }
+    entry.sig = sig;
+    entry.order = order;
+    entry.live = c.live;
+    const node = entry.node;
+    if (c.live && node.classList.contains("live")) {
+      this.updateLive(node, c, speaker, src, dst); // text changes in place: nothing flickers
+      return;
+    }
+    const focused = node.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
+    node.classList.toggle("live", c.live);
+    node.classList.toggle("final", !c.live);
+    node.setAttribute("aria-busy", c.live ? "true" : "false");
+    node.replaceChildren(...(c.live ? this.liveParts(c, speaker, src, dst) : this.finalParts(state, c, speaker, src, dst)));
+    if (focused) node.querySelector(`[data-focus="${focused}"]`)?.focus();
+  }
+
+  updateLive(node, c, speaker, src, dst) {
+    const [meta, source, rough] = this.liveParts(c, speaker, src, dst);
+    node.querySelector(".meta").replaceWith(meta);
+    const committed = node.querySelector(".committed");
+    const tentative = node.querySelector(".tentative");
+    if (committed && tentative && c.committed + c.tentative) {
+      committed.textContent = c.committed;
+      tentative.textContent = (c.committed && c.tentative ? " " : "") + c.tentative;
+      node.querySelector(".listening")?.remove();
+    } else {
+      node.querySelector(".source").replaceWith(source);
+    }
+    node.querySelector(".rough").textContent = rough.textContent;
+  }
+
+  meta(c, speaker, src, dst, flag) {
+    const chip = speaker
+      ? el("span", { class: "speaker", "data-speaker": speaker.id }, el("span", { class: "dot", "aria-hidden": "true" }), speaker.display)
+      : null;
+    if (chip && speaker.color) chip.style.setProperty("--speaker", speaker.color);
+    const direction = el("span", {
+      class: "langs",
+      text: `${LANGUAGE_NAMES[src] || src}→${LANGUAGE_NAMES[dst] || dst}`,
+      "aria-label": `${src} to ${dst}`,
+    });
+    return el("div", { class: "meta" }, chip, direction, flag || null);
+  }
+
+  liveParts(c, speaker, src, dst) {
+    const heard = c.committed || c.tentative;
+    const source = el(
+      "p",
+      { class: "source", lang: src },
+      el("span", { class: "committed", text: c.committed }),
+      el("span", { class: "tentative", text: (c.committed && c.tentative ? " " : "") + c.tentative }),
+      heard ? null : el("span", { class: "listening", text: "listening…" }),
+    );
+    const rough = el("p", { class: "target rough", lang: dst, text: c.rough });
+    return [this.meta(c, speaker, src, dst, el("span", { class: "flag live-flag", text: "live" })), source, rough];
+  }
+
+  finalParts(state, c, speaker, src, dst) {
+    const t = c.translation;
+    const { runs, idioms, corrections } = sourceRuns(c);
+    const source = el("p", { class: "source", lang: src });
+    for (const run of runs) {
+      let node = run.text;
+      if (run.fix) {
+        node = el("mark", { class: "fix", title: `heard “${run.fix.heard}”` }, run.text);
+      }
+      if (run.idiom !== null) {
+        const b = el("button", { class: "idiom", type: "button", "data-idiom": run.idiom, "data-focus": `idiom-${run.idiom}` }, node);
+        b.addEventListener("click", () => {
+          const target = source.parentElement?.querySelector(`.idiom-card[data-idiom="${run.idiom}"]`);
+          if (target) {
+            target.scrollIntoView({ block: "nearest", behavior: "smooth" });
+            target.focus({ preventScroll: true });
+          }
+        });
+        node = b;
+      }
+      source.append(node);
+    }
+    let flag = null;
+    let target;
+    if (!t) {
+      target = el("p", { class: "target pending", lang: dst }, c.rough ? `${c.rough} …` : "translating…");
+    } else if (t.status === "untranslated" || (!t.translation && t.status !== "empty")) {
+      flag = el("span", { class: "flag warn", text: "not translated" });
+      target = el("p", { class: "target missing", text: "The translation failed for this line." });
+    } else {
+      if (t.status === "fallback") flag = el("span", { class: "flag", text: "literal (fallback)" });
+      target = el("p", { class: "target", lang: dst, text: t.translation });
+    }
+    const parts = [this.meta(c, speaker, src, dst, flag), source, target];
+    if (corrections.length) {
+      parts.push(
+        el(
+          "ul",
+          { class: "fixes", "aria-label": "Corrected from context" },
+          ...corrections.map((x) =>
+            el(
+              "li",
+              {},
+              el("span", { class: "heard", text: x.heard }),
+              " → ",
+              el("strong", { text: x.fixed }),
+              x.reason ? el("span", { class: "why", text: ` · ${x.reason}` }) : null,
+            ),
+          ),
+        ),
+      );
+    }
+    if (idioms.length) {
+      parts.push(el("ul", { class: "idioms", "aria-label": "Idioms" }, ...idioms.map((i, n) => this.idiomCard(state, c, i, n))));
+    }
+    if (c.classroom.length) {
+      parts.push(
+        el(
+          "ul",
+          { class: "teacher", "aria-label": "Teacher's corrections" },
+          ...c.classroom.map((x) =>
+            el(
+              "li",
+              {},
+              el("s", { text: x.said }),
+              " → ",
+              el("strong", { text: x.correct }),
+              x.why ? el("span", { class: "why", text: ` · ${x.why}` }) : null,
+            ),
+          ),
+        ),
+      );
+    }
+    return parts;
+  }
+
+  idiomCard(state, c, idiom, n) {
+    const saved = state.saved.has(savedKey(c.id, idiom.canonical));
+    const save = el(
+      "button",
+      { type: "button", class: "save", "data-focus": `save-${n}`, "aria-label": `${saved ? "Saved" : "Save"} “${idiom.canonical || idiom.phrase}”` },
+      saved ? "Saved ✓" : "Save",
+    );
+    if (saved) save.setAttribute("aria-disabled", "true");
+    save.addEventListener("click", () => {
+      if (!saved) this.hooks.onSave(c, idiom, save);
+    });
+    return el(
+      "li",
+      { class: "idiom-card", "data-idiom": n, tabindex: "-1" },
+      el("div", { class: "idiom-head" }, el("span", { class: "phrase", lang: "es", text: idiom.canonical || idiom.phrase }), save),
+      el("p", { class: "meaning", text: idiom.meaning }),
+      idiom.literal ? el("p", { class: "literal" }, el("span", { text: "literally: " }), el("em", { text: idiom.literal })) : null,
+    );
+  }
+}
