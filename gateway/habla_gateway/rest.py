@@ -406,13 +406,7 @@ async def delete_session(request: Request) -> Response:
         got = "no confirm" if "confirm" not in body else f"confirm {body['confirm']!r}"
         return error_response(400, "bad_request", f"{how} (got {got})")
     event = SessionDeleted.of(session_id)
-
-    def publish() -> None:
-        store = request.state.store
-        store.ensure_seq_after(ADMIN_SESSION, recorded)
-        store.publish(event)
-
-    await to_thread.run_sync(publish)
+    await to_thread.run_sync(lambda: request.state.store.publish_after(event, recorded))
     log.info("session %s deletion requested", session_id)
     return JSONResponse({"status": "accepted", "event_id": event.event_id, "session_id": session_id}, status_code=202)
 

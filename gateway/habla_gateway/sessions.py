@@ -163,8 +163,6 @@ class SessionStore:
         """Publish what the user saved; its id derives from what it is and where it was heard,
         so pressing Save twice is one save, and the same words saved from another turn are
         another context."""
-        if recorded_seq > 0:
-            self.ensure_seq_after(session_id, recorded_seq)
         event = TermSaved(
             session_id=session_id,
             event_id=derived_id("term.saved", session_id, term.term_kind, term.text.lower(), term.utterance_id),
@@ -177,14 +175,12 @@ class SessionStore:
             utterance_id=term.utterance_id,
             language=term.language,
         )
-        self.publish(event)
+        self.publish_after(event, recorded_seq)
         return event
 
     def rename_speaker(self, session_id: str, msg: RenameSpeaker, *, recorded_seq: int = 0) -> SpeakerRenamed:
         """Publish the user's name for a speaker. ``recorded_seq``: the highest seq the log
         holds for the session (from Postgres), for sessions the bus may have forgotten."""
-        if recorded_seq > 0:
-            self.ensure_seq_after(session_id, recorded_seq)
         event = SpeakerRenamed(
             session_id=session_id,
             speaker=msg.speaker,
@@ -193,17 +189,15 @@ class SessionStore:
             is_user=msg.is_user,
             source="user",
         )
-        self.publish(event)
+        self.publish_after(event, recorded_seq)
         return event
 
     def delete_voiceprint(self, session_id: str, voiceprint_id: str, saved_at: str, *, recorded_seq: int = 0) -> str:
         """Publish the deletion of a stored voice (under the session it came from, so it
         follows its save on the same shard); returns the event id. Deleting one save twice
         is one deletion."""
-        if recorded_seq > 0:
-            self.ensure_seq_after(session_id, recorded_seq)
         event = VoiceprintDeleted.of_save(session_id, voiceprint_id, saved_at)
-        self.publish(event)
+        self.publish_after(event, recorded_seq)
         return event.event_id
 
     def publish_after(self, event: Event, recorded_seq: int) -> None:
