@@ -18,48 +18,29 @@ import csv
 import json
 import os
 import re
-import threading
-import time
 import urllib.error
 import urllib.request
 import wave
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
 import redis
 
-from habla.supervisor import Runtime, free_port, running
+from habla.supervisor import Runtime, running
 from habla_gateway import GatewayConfig, create_app
+from tests.browser_kit import CHROMIUM, PHONE, UI_TOKEN, phone, wait_js, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "eval" / "speech"
-CHROMIUM = Path("/usr/bin/chromium")
-PHONE = {"width": 360, "height": 800}
 RATE = 16000
 # Two clips whose finals hold idioms of the database: "Hoy en día, las personas escriben
 # mensajes ..." (hoy en día) and "... también le rindieron homenaje." (rendir homenaje).
 CLIPS = ("fleurs-es-005.wav", "fleurs-es-006.wav")
 IDIOMS = {"hoy en día", "rendir homenaje"}
-# Chromium in a closed network: nothing that phones home, no GPU, a fresh profile (playwright
-# makes a new empty user data dir for each launch).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
-
-
 # --- servers for the whole module: one runtime, as `habla up` runs it ------------------------
 
 
@@ -91,15 +72,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, module_redis: str, module_
         services=("recorder", "ingest", "diarize", "asr", "translate", "gateway"),
     ) as rt:
         yield rt
-
-
-@pytest.fixture
-def artifacts(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
-    base = os.environ.get("HABLA_ARTIFACTS_DIR")
-    folder = (Path(base) / request.node.name) if base else tmp_path / "artifacts"
-    folder.mkdir(parents=True, exist_ok=True)
-    print(f"\nartefacts: {folder}")
-    return folder
 
 
 # --- helpers -----------------------------------------------------------------------------
@@ -137,53 +109,17 @@ def api(rt: Runtime, path: str) -> Any:
         raise
 
 
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, page: Any = None) -> Any:
-    """Poll ``cond``; with a ``page``, wait through it, so its event handlers (socket frames) run."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        if page is not None:
-            page.wait_for_timeout(250)
-        else:
-            time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def wait_js(page: Any, expression: str, timeout: float = 30, arg: Any = None) -> Any:
-    """Poll a JavaScript expression (or function, with ``arg``) until it is truthy. Through
-    ``page.evaluate``, which the page's Content-Security-Policy (no eval) allows, unlike
-    ``wait_for_function``: the tests run the page with its real CSP."""
-    if arg is None:
-        return wait_until(lambda: page.evaluate(expression), timeout, expression, page)
-    return wait_until(lambda: page.evaluate(expression, arg), timeout, expression, page)
-
-
-@contextmanager
-def phone(mic_wav: Path | None = None) -> Iterator[Any]:
-    """A page in a 360×800 phone viewport; ``mic_wav`` plays once into its microphone."""
-    from playwright.sync_api import sync_playwright
-
-    args = list(CHROMIUM_ARGS)
-    if mic_wav is not None:
-        args.append(f"--use-file-for-fake-audio-capture={mic_wav}%noloop")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
-        try:
-            context = browser.new_context(
-                viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, permissions=["microphone"]
-            )
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on(
-                "console", lambda m: errors.append(m.text) if m.type == "error" and "favicon" not in m.text else None
-            )
-            page.errors = errors
-            yield page
-        finally:
-            browser.close()
+def translated_transcript(rt: Runtime, session_id: str) -> list[dict[str, Any]]:
+    """The session's transcript lines once the read model has every spoken line translated."""
+    return wait_until(
+        lambda: (
+            (lines := (api(rt, f"/api/sessions/{session_id}/transcript") or {}).get("utterances"))
+            and all(line["translation"] for line in lines if line["text"])
+            and lines
+        ),
+        60,
+        "the transcript, translated, in the read model",
+    )
 
 
 # Times (Date.now()) at which the page first showed a live caption and a final translation,
@@ -251,25 +187,6 @@ def test_the_gateway_serves_the_web_client(redis_url: str, pg_url: str, tmp_path
     with TestClient(create_app(bare, redis_url, pg_url)) as client:
         assert client.get("/").status_code == 404
         assert client.get("/api/health").status_code == 200
-
-
-@pytest.fixture
-def gateway_only(redis_url: str, pg_url: str) -> Iterator[str]:
-    """The gateway alone (no services), served by uvicorn in a thread: its URL."""
-    import uvicorn
-
-    port = free_port()
-    config = GatewayConfig(token=UI_TOKEN, partitions=2, port=port)
-    server = uvicorn.Server(uvicorn.Config(create_app(config, redis_url, pg_url), port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_until(lambda: server.started, 30, "the gateway")
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-
-
-UI_TOKEN = "ui-test-token"
 
 
 def frames_of(n: int) -> list[dict[str, Any]]:
@@ -400,6 +317,8 @@ def test_live_card_becomes_the_final_card_with_translation_and_idioms(
         assert "token" not in page.url  # the pairing link's token left the address bar...
         assert page.evaluate("localStorage.getItem('habla.token')") == runtime.token  # ...for the phone's storage
         page.evaluate(OBSERVE)
+        page.click("#speak")  # read translations aloud
+        assert page.get_attribute("#speak", "aria-pressed") == "true"
         page.click("#start")
         page.wait_for_selector("body[data-listening=true]", timeout=15000)
         audio_at = wait_until(lambda: page.evaluate("window.habla.app.metrics.firstChunkAt"), 10, "the first chunk")
@@ -452,6 +371,42 @@ def test_live_card_becomes_the_final_card_with_translation_and_idioms(
         assert idiom_card is not None
         idiom_card.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(artifacts / "phone-final-card.png"))
+        # every final translation of the session was read aloud (speech synthesis)
+        spoken = page.evaluate("window.habla.app.spoken || 0")
+        assert spoken >= len(page.query_selector_all(".card.final")), spoken
+
+        # Save on the idiom card: the card says Saved, and the term reaches the session's read model
+        idiom_card = page.query_selector_all(".card.final:has(.idiom-card)")[-1]
+        phrase = idiom_card.eval_on_selector(".idiom-card .phrase", "e => e.textContent")
+        idiom_card.eval_on_selector(".idiom-card .save", "e => e.click()")
+        wait_js(
+            page,
+            "e => e.querySelector('.idiom-card .save').textContent.startsWith('Saved')",
+            30,
+            arg=idiom_card,
+        )
+        if page.is_visible("#jump"):
+            page.click("#jump")  # back to the newest card
+        idiom_card.eval_on_selector(".idiom-card", "e => e.scrollIntoView({block: 'end'})")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(artifacts / "phone-idiom-saved.png"))
+
+        # tap a speaker chip, give the voice a name: every line of that speaker shows it
+        chip = page.query_selector(".card.final .speaker")
+        assert chip is not None
+        speaker_id = chip.get_attribute("data-speaker")
+        chip.click()
+        page.wait_for_selector("#rename[open]")
+        page.fill("#rename-name", "  Profesora   Marta ")
+        page.screenshot(path=str(artifacts / "phone-rename.png"))
+        page.click('#rename button[value="save"]')
+        page.wait_for_selector("#rename:not([open])", state="attached")
+        wait_js(
+            page,
+            f"""[...document.querySelectorAll('.card .speaker[data-speaker="{speaker_id}"]')]
+                  .every(c => c.textContent.trim() === 'Profesora Marta')""",
+            15,
+        )
 
         cards = page.eval_on_selector_all(
             ".card.final",
@@ -462,15 +417,7 @@ def test_live_card_becomes_the_final_card_with_translation_and_idioms(
         )
         errors = list(page.errors)
 
-    transcript = wait_until(
-        lambda: (
-            (lines := (api(runtime, f"/api/sessions/{session_id}/transcript") or {}).get("utterances"))
-            and all(line["translation"] for line in lines if line["text"])
-            and lines
-        ),
-        60,
-        "the transcript in the read model",
-    )
+    transcript = translated_transcript(runtime, session_id)
     spoken = [line for line in transcript if line["text"]]
     print(json.dumps(cards, ensure_ascii=False, indent=1))
     assert sorted(c["id"] for c in cards) == sorted(line["utterance_id"] for line in spoken)  # none twice or missing
@@ -481,6 +428,27 @@ def test_live_card_becomes_the_final_card_with_translation_and_idioms(
     assert shown & IDIOMS, f"idiom cards shown: {shown}"
     assert all(c["underlined"] for c in cards if c["idioms"])  # each idiom underlined in its source line
     assert not errors, errors
+    stored = wait_until(lambda: api(runtime, f"/api/sessions/{session_id}"), 30, "the session")
+    named = wait_until(
+        lambda: [
+            sp
+            for sp in (api(runtime, f"/api/sessions/{session_id}") or stored)["speakers"]
+            if sp["speaker"] == speaker_id and sp["name"] == "Profesora Marta"
+        ],
+        30,
+        "the new name in the read model",
+    )
+    assert named[0]["display"] == "Profesora Marta"
+    with psycopg.connect(runtime.env["DATABASE_URL"]) as conn:
+        saved = wait_until(
+            lambda: conn.execute(
+                "SELECT term_kind, text, utterance_id FROM saved_terms WHERE session_id = %s", (session_id,)
+            ).fetchall(),
+            30,
+            "the saved idiom in the read model",
+        )
+    assert [(kind, text) for kind, text, _ in saved] == [("idiom", phrase)]
+    assert saved[0][2] in {c["id"] for c in cards}
 
     timings = {
         "first_live_card_s": round((live_at - audio_at) / 1000, 2),
@@ -615,15 +583,7 @@ def test_audio_recorded_while_the_gateway_is_down_is_sent_on_reconnect(
             "els => els.map(e => ({id: e.dataset.utteranceId, source: e.querySelector('.source').textContent}))",
         )
         assert page.evaluate("window.habla.app.link === null")  # stopped
-    lines = wait_until(
-        lambda: (
-            (u := (api(runtime, f"/api/sessions/{session_id}/transcript") or {}).get("utterances"))
-            and all(line["translation"] for line in u if line["text"])
-            and u
-        ),
-        60,
-        "the transcript",
-    )
+    lines = translated_transcript(runtime, session_id)
     spoken = [line for line in lines if line["text"]]
     assert sorted(c["id"] for c in cards) == sorted(line["utterance_id"] for line in spoken)
     heard = " ".join(line["text"] for line in spoken)
@@ -635,3 +595,114 @@ def test_audio_recorded_while_the_gateway_is_down_is_sent_on_reconnect(
         found = sum(w in words for w in reference) / len(reference)
         print(f"{clip}: {found:.0%} of its words heard ({heard!r})")
         assert found >= 0.8, (clip, heard)
+
+
+def test_a_paused_microphone_is_shown_and_the_screen_stays_on(gateway_only: str, tmp_path: Path) -> None:
+    """While listening the page holds a screen wake lock. When the phone mutes the microphone
+    track (a call, the app in the background: the track's ``mute`` event) the mic pill and a
+    banner say so; when it comes back a toast says how long it was off, and listening goes on."""
+    mic = write_wav(tmp_path / "tone.wav", (np.sin(np.arange(RATE * 20) / 5) * 5000).astype(np.int16))
+    with phone(mic) as page:
+        page.context.grant_permissions(["screen-wake-lock"])  # a phone grants it to a visible page
+        page.goto(f"{gateway_only}/#token={UI_TOKEN}")
+        page.wait_for_selector("body[data-screen=app]", timeout=15000)
+        page.click("#start")
+        page.wait_for_selector("body[data-listening=true]", timeout=15000)
+        wait_js(page, "window.habla.app.metrics.lastChunkAt", 15)
+        wait_js(page, "(w => w && w.type === 'screen' && !w.released)(window.habla.app.wake)")
+        track = "window.habla.app.mic.stream.getAudioTracks()[0]"
+        page.evaluate(f"{track}.dispatchEvent(new Event('mute'))")
+        page.wait_for_selector("#mic[data-state=error]", timeout=5000)
+        assert page.inner_text("#mic-text") == "Mic paused"
+        assert page.is_visible("#banner") and "microphone" in page.inner_text("#banner")
+        page.wait_for_timeout(2500)  # silent chunks keep coming from a muted track: still paused
+        assert page.inner_text("#mic-text") == "Mic paused"
+        page.evaluate(f"{track}.dispatchEvent(new Event('unmute'))")
+        page.wait_for_selector("#mic[data-state=on]", timeout=5000)
+        toast = page.inner_text("#toast")
+        assert re.search(r"paused for [2-9] s", toast), toast
+        assert not page.is_visible("#banner")
+        page.click("#start")
+        page.wait_for_selector("body[data-listening=false]")
+        wait_js(page, "window.habla.app.wake === null", 10)
+        assert not page.errors, page.errors
+
+
+@pytest.mark.slow
+def test_audio_kept_on_the_phone_survives_a_reload(runtime: Runtime, tmp_path: Path, artifacts: Path) -> None:
+    """The gateway goes down while the phone listens, a sentence is spoken, and the page is
+    reloaded before the gateway is back (Android discarding a background tab does the same):
+    the audio the server never confirmed was kept in IndexedDB. After the reload the page
+    sends it into the same session by chunk index and ends that session; the sentence comes
+    back as one final card with its translation, and its words are all there."""
+    clip_name = "fleurs-es-003.wav"
+    clip = read_clip(clip_name)
+    mic = write_wav(tmp_path / "mic.wav", np.concatenate([silence(2.5), clip, silence(2.5)]))
+    with phone(mic) as page:
+        open_app(page, runtime)
+        page.click("#start")
+        wait_js(page, "window.habla.app.link && window.habla.app.link.status().state === 'live'", 30)
+        started = wait_js(page, "window.habla.app.metrics.micStartedAt", 15)
+        session_id = page.evaluate("window.habla.app.link.sessionId")
+        runtime.kill("gateway")
+        try:
+            page.wait_for_selector("#conn[data-state=waiting]", timeout=15000)
+            spoken_by = started + (2.5 + clip.size / RATE + 2.0) * 1000
+            page.wait_for_timeout(max(0, spoken_by - page.evaluate("Date.now()")))
+            held = page.evaluate("window.habla.app.link.chunks.length")
+            assert held / 4 >= clip.size / RATE, held  # the whole sentence is on the phone
+            kept = wait_until(
+                lambda: (
+                    page.evaluate(
+                        """sid => new Promise(done => { const r = indexedDB.open('habla');
+                         r.onsuccess = () => { const q = r.result.transaction('chunks').objectStore('chunks')
+                           .count(IDBKeyRange.bound([sid, -Infinity], [sid, Infinity]));
+                           q.onsuccess = () => done(q.result); }; })""",
+                        session_id,
+                    )
+                    >= held
+                ),
+                10,
+                "the held chunks in IndexedDB",
+                page,
+            )
+            assert kept
+            page.reload()  # the recording stops with the page; the socket is gone anyway
+            page.wait_for_selector("body[data-screen=unreachable]", timeout=15000)
+        finally:
+            runtime.start("gateway")
+            runtime.wait_healthy()
+        page.wait_for_selector("body[data-screen=app]", timeout=30000)
+        restored = wait_js(page, "window.habla.app.restored", 15)
+        assert restored["sessionId"] == session_id and restored["chunks"] >= held
+        assert page.evaluate("window.habla.app.listening") is False
+        wait_until(
+            lambda: page.evaluate(
+                f"""() => {{ const s = window.habla.state.sessions.get('{session_id}');
+                    const cards = [...window.habla.state.cards.values()]
+                      .filter(c => c.sessionId === '{session_id}' && !c.hidden);
+                    return s && s.ended && s.drained !== null && cards.length > 0
+                           && cards.every(c => !c.live && c.translation); }}"""
+            ),
+            240,
+            "the restored session's cards, final and translated",
+            page,
+        )
+        cards = page.eval_on_selector_all(
+            f'.card.final[data-session-id="{session_id}"]',
+            "els => els.map(e => ({id: e.dataset.utteranceId, source: e.querySelector('.source').textContent}))",
+        )
+        page.screenshot(path=str(artifacts / "phone-after-reload.png"))
+        # once drained, nothing is left to resend: IndexedDB and the reminder are cleared
+        wait_js(page, "localStorage.getItem('habla.recording') === null", 30)
+        unexpected = [e for e in page.errors if "Failed to load resource" not in e and "WebSocket" not in e]
+        assert not unexpected, unexpected  # the gateway's absence is logged by the browser, nothing else
+    lines = translated_transcript(runtime, session_id)
+    spoken = [line for line in lines if line["text"]]
+    assert sorted(c["id"] for c in cards) == sorted(line["utterance_id"] for line in spoken)
+    heard = {w.strip(".,¿?¡!").lower() for line in spoken for w in line["text"].split()}
+    with (SPEECH / "manifest.csv").open(newline="") as f:
+        reference = next(row["transcript_es"] for row in csv.DictReader(f) if row["file"] == clip_name).split()
+    found = sum(w in heard for w in reference) / len(reference)
+    print(f"after the reload: {found:.0%} of {clip_name}'s words heard ({' / '.join(c['source'] for c in cards)})")
+    assert found >= 0.8, (found, spoken)

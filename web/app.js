@@ -3,13 +3,19 @@
 // The view is a pure function of the session events (state.js -> render.js); this module
 // wires the page: the token (first run: the pairing link's `#token=`), the Start button
 // (microphone -> Link -> gateway), auto-scroll, the screen wake lock and the status pills.
-// Later increments hook in here: speaker rename (the chip's data-speaker), text-to-speech
-// of the translation, the history and review pages.
+// The History and Study pages are their own modules (history.js, study.js), shown by the
+// hash route (#/live, #/history, #/history/<session id>, #/study); listening goes on while
+// another page is open.
 
+import { Api } from "./api.js";
 import { MicError, Microphone, micUnavailable } from "./audio.js";
 import { Link } from "./connection.js";
+import { Keep } from "./keep.js";
+import { createHistory } from "./history.js";
 import { View } from "./render.js";
-import { applyFrame, createState, languages, savedKey, session, settled } from "./state.js";
+import { watchSelection } from "./selection.js";
+import { applyEvent, applyFrame, createState, languages, savedKey, session, settled } from "./state.js";
+import { createStudy } from "./study.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,6 +39,12 @@ const store = {
   set mode(value) {
     localStorage.setItem("habla.mode", value);
   },
+  get speak() {
+    return localStorage.getItem("habla.speak") === "1";
+  },
+  set speak(value) {
+    localStorage.setItem("habla.speak", value ? "1" : "0");
+  },
 };
 
 const state = createState();
@@ -48,7 +60,7 @@ const app = {
   metrics: {}, // epoch ms: micStartedAt, firstChunkAt (for the browser tests)
   screen: "loading",
 };
-const view = new View($("cards"), { onSave: saveIdiom });
+const view = new View($("cards"), { onSave: saveIdiom, onRename: openRename });
 // for debugging and the browser tests: the state, and a way to show event frames
 window.habla = {
   state,
@@ -133,6 +145,8 @@ async function verify() {
   if (result === "ok") {
     showScreen("app");
     updateStatus();
+    route();
+    restoreRecording();
   } else {
     showScreen(result);
     if (result === "unreachable") retryTimer = setTimeout(verify, 5000);
@@ -164,6 +178,7 @@ function render() {
     if (c && c.translation && c.translation.translation && !c.hidden && !app.announced.has(id)) {
       app.announced.add(id);
       $("announce").textContent = c.translation.translation;
+      if (store.speak && ownLink(c.sessionId)) speak(c.translation.translation, languages(state, c)[1]);
     }
   }
   while (state.notes.length) toast(state.notes.shift());
@@ -234,6 +249,10 @@ function updateStatus() {
   } else {
     setPill("conn", "idle", app.screen === "app" ? "Ready" : "Offline");
   }
+  if (app.micPausedAt && banner.hidden) {
+    banner.hidden = false;
+    banner.textContent = app.micBanner;
+  }
 }
 
 function setMic(stateName, text) {
@@ -262,6 +281,125 @@ document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible" && app.listening) keepAwake(true);
 });
 
+// --- the microphone paused by the phone -----------------------------------------------
+// A phone may stop feeding the microphone to a page in the background (or while a call has
+// it): no chunks come, though nothing failed. The mic pill and a banner say so while it lasts,
+// and a toast says for how long it was off once it is back, so a gap in the transcript has
+// an explanation.
+
+const MIC_SILENT_MS = 2500;
+
+function watchMic() {
+  clearInterval(app.micWatch);
+  app.micPausedAt = 0;
+  app.micMuted = false;
+  app.micWatch = setInterval(() => {
+    if (!app.listening) return;
+    const last = app.metrics.lastChunkAt || app.metrics.micStartedAt || Date.now();
+    if (!app.micPausedAt && Date.now() - last > MIC_SILENT_MS) micPaused(last);
+  }, 1000);
+}
+
+/** No sound since `since`: the audio graph stopped (no chunks) or the track was muted. */
+function micPaused(since) {
+  app.micPausedAt = app.micPausedAt || since;
+  app.micBanner =
+    document.visibilityState === "hidden"
+      ? "The phone paused the microphone while Habla was in the background. Keep Habla on screen while listening."
+      : "The microphone stopped sending sound (another app or a call may have it). Nothing is recorded until it is back.";
+  setMic("error", "Mic paused");
+  updateStatus();
+}
+
+function micResumed() {
+  if (!app.micPausedAt || app.micMuted) return;
+  const seconds = Math.max(1, Math.round((Date.now() - app.micPausedAt) / 1000));
+  app.micPausedAt = 0;
+  setMic("on", "Listening");
+  updateStatus();
+  toast(`The microphone was paused for ${seconds} s; recording again.`);
+}
+
+function micChunk() {
+  app.metrics.lastChunkAt = Date.now();
+  // a muted track still yields (silent) chunks: only its unmute ends that pause
+  if (app.micPausedAt && !app.micMuted) micResumed();
+}
+
+function micMuted(muted) {
+  app.micMuted = muted;
+  if (muted) micPaused(Date.now());
+  else micResumed();
+}
+
+// --- speaking translations aloud (the browser's speech synthesis) ----------------------
+
+const VOICE_LANG = { en: "en-US", es: "es-ES" };
+
+function speak(text, lang) {
+  if (!("speechSynthesis" in window) || !text) return;
+  const u = new SpeechSynthesisUtterance(text);
+  u.lang = VOICE_LANG[lang] || lang;
+  const voice = speechSynthesis.getVoices().find((v) => v.lang && v.lang.toLowerCase().startsWith(lang));
+  if (voice) u.voice = voice;
+  app.spoken = (app.spoken || 0) + 1;
+  speechSynthesis.speak(u);
+}
+
+$("speak").addEventListener("click", () => {
+  store.speak = !store.speak;
+  if (!store.speak && "speechSynthesis" in window) speechSynthesis.cancel();
+  toast(store.speak ? "Translations are read aloud." : "Translations are not read aloud.");
+  syncControls();
+});
+
+/** The link of a session this page recorded (live, or ended and finishing), if any. */
+function ownLink(sessionId) {
+  return [app.link, ...app.viewers].find((l) => l && l.sessionId === sessionId) || null;
+}
+
+// --- renaming a speaker (tap the chip) ------------------------------------------------
+
+let renaming = null; // {sessionId, speaker}
+
+function openRename(card, speaker) {
+  const sp = state.speakers.get(`${card.sessionId} ${speaker.id}`);
+  renaming = { sessionId: card.sessionId, speaker: speaker.id };
+  $("rename-title").textContent = `Who is ${speaker.display}?`;
+  $("rename-name").value = (sp && sp.name) || "";
+  $("rename-remember").checked = false;
+  $("rename-me").checked = Boolean(sp && sp.isUser);
+  $("rename-error").hidden = true;
+  $("rename").showModal();
+  $("rename-name").select();
+}
+
+$("rename-cancel").addEventListener("click", () => $("rename").close());
+
+$("rename-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!renaming) return;
+  const { sessionId, speaker } = renaming;
+  const name = $("rename-name").value.replace(/\s+/g, " ").trim();
+  const body = { name, remember: $("rename-remember").checked, is_user: $("rename-me").checked };
+  try {
+    await api.json(`api/sessions/${encodeURIComponent(sessionId)}/speakers/${encodeURIComponent(speaker)}`, {
+      method: "POST",
+      body,
+    });
+  } catch (err) {
+    $("rename-error").textContent = err.message;
+    $("rename-error").hidden = false;
+    return;
+  }
+  // shown at once; the session's speaker.renamed event (if its socket is still open) says the same
+  applyEvent(state, sessionId, "speaker.renamed", { speaker, name, is_user: body.is_user, remember: body.remember });
+  renaming = null;
+  $("rename").close();
+  schedule();
+  toast(body.remember ? `${name}: this voice will be recognised next time.` : `Renamed to ${name}.`);
+});
+
 // --- settings -------------------------------------------------------------------------
 
 function syncControls() {
@@ -271,6 +409,7 @@ function syncControls() {
   for (const b of $("mode").querySelectorAll("button")) {
     b.setAttribute("aria-pressed", String(b.dataset.mode === store.mode));
   }
+  $("speak").setAttribute("aria-pressed", String(store.speak));
   const s = app.link && app.link.sessionId ? state.sessions.get(app.link.sessionId) : null;
   document.body.dataset.sessionDirection = (s && s.direction) || "";
   document.body.dataset.sessionMode = (s && s.mode) || "";
@@ -298,11 +437,33 @@ function wsUrl() {
   return url.href;
 }
 
-function newLink() {
+const keep = new Keep();
+
+/** The session being recorded, remembered so a reload can finish it: {sessionId, at}. */
+const recording = {
+  get() {
+    try {
+      return JSON.parse(localStorage.getItem("habla.recording") || "null");
+    } catch {
+      return null;
+    }
+  },
+  set(sessionId) {
+    localStorage.setItem("habla.recording", JSON.stringify({ sessionId, at: Date.now() }));
+  },
+  forget(sessionId) {
+    const r = this.get();
+    if (r && r.sessionId === sessionId) localStorage.removeItem("habla.recording");
+  },
+};
+
+function newLink(resume) {
   const link = new Link({
     url: wsUrl(),
     token: store.token,
     settings: { direction: store.direction, mode: store.mode },
+    keep,
+    resume,
     onEvent: (frame) => {
       if (applyFrame(state, link.sessionId, frame)) schedule();
     },
@@ -310,6 +471,7 @@ function newLink() {
       const s = session(state, ready.session_id);
       s.direction = s.direction || ready.direction;
       s.mode = s.mode || ready.mode;
+      recording.set(ready.session_id);
       schedule();
     },
     onStatus: () => updateStatus(),
@@ -349,8 +511,10 @@ async function startListening() {
   const mic = new Microphone({
     onChunk: (pcm) => {
       if (!app.metrics.firstChunkAt) app.metrics.firstChunkAt = Date.now();
+      micChunk();
       link.push(pcm);
     },
+    onMuted: micMuted,
     onLevel: (peak) => {
       $("level-bar").style.transform = `scaleX(${Math.min(1, peak * 1.6).toFixed(2)})`;
     },
@@ -380,6 +544,7 @@ async function startListening() {
   setMic("on", "Listening");
   updateStart();
   keepAwake(true);
+  watchMic();
 }
 
 async function stopListening({ keepLink = true } = {}) {
@@ -399,6 +564,8 @@ async function stopListening({ keepLink = true } = {}) {
       link.close();
     }
   }
+  clearInterval(app.micWatch);
+  app.micPausedAt = 0;
   setMic("off", "Mic off");
   $("level-bar").style.transform = "scaleX(0)";
   keepAwake(false);
@@ -415,6 +582,11 @@ function retire(link) {
       clearInterval(timer);
       link.close();
       app.viewers.delete(link);
+      if (done && link.sessionId) {
+        // drained: the server has every chunk; nothing is left to resend after a reload
+        keep.clear(link.sessionId);
+        recording.forget(link.sessionId);
+      }
       updateStatus();
     }
   }, 1000);
@@ -443,7 +615,7 @@ async function saveIdiom(card, idiom, button) {
     language: languages(state, card)[0],
   };
   button.textContent = "Saving…";
-  const link = [app.link, ...app.viewers].find((l) => l && l.sessionId === card.sessionId);
+  const link = ownLink(card.sessionId);
   if (link && link.save(term)) return; // the term.saved event marks it saved
   try {
     const r = await fetch(`api/sessions/${encodeURIComponent(card.sessionId)}/terms`, {
@@ -461,6 +633,89 @@ async function saveIdiom(card, idiom, button) {
     toast(`Could not save: ${e.message || e}`);
   }
 }
+
+// --- pages: #/live, #/history[/<session id>], #/study ----------------------------------
+
+const api = new Api({ token: () => store.token, onUnauthorized: () => refused() });
+const pageContext = { api, toast, state };
+const pages = {
+  live: { root: $("page-live"), show() {}, hide() {} },
+  history: { root: $("page-history"), ...createHistory($("page-history"), pageContext) },
+  study: { root: $("page-study"), ...createStudy($("page-study"), pageContext) },
+};
+app.page = "live";
+
+/** The page a hash names: ["history", "<id>"]; null for other hashes (the skip link's). */
+function parseRoute(hash) {
+  const m = /^#\/(live|history|study)(?:\/(.+))?$/.exec(hash);
+  if (m) return [m[1], m[2] ? decodeURIComponent(m[2]) : ""];
+  return hash === "" || hash === "#" || hash === "#/" ? ["live", ""] : null;
+}
+
+function route() {
+  const r = parseRoute(location.hash);
+  if (!r || app.screen !== "app") return;
+  const [name, arg] = r;
+  const before = app.page;
+  app.page = name;
+  for (const [key, page] of Object.entries(pages)) {
+    page.root.hidden = key !== name;
+    if (key !== name && key === before) page.hide();
+  }
+  for (const a of document.querySelectorAll(".tabs a")) {
+    if (a.dataset.page === name) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  document.body.dataset.page = name;
+  pages[name].show(arg);
+  if (name === "live" && app.stick) toBottom();
+}
+
+window.addEventListener("hashchange", route);
+
+// --- after a reload: finish the session that was being recorded ---------------------------
+// The page went away while listening (Android discarded the tab, a reload while offline):
+// the chunks the server had not confirmed are in IndexedDB. They go into the same session,
+// which then ends; its cards come back from its events, and Start begins a new session.
+
+async function restoreRecording() {
+  const r = recording.get();
+  if (!r || !r.sessionId || app.link || [...app.viewers].some((l) => l.sessionId === r.sessionId)) return;
+  const kept = await keep.load(r.sessionId);
+  const chunks = [];
+  for (const k of kept) {
+    if (k.i !== kept[0].i + chunks.length) break; // only an unbroken run can be resent by index
+    chunks.push(k.pcm);
+  }
+  const link = newLink({ sessionId: r.sessionId, base: kept.length ? kept[0].i : null, chunks });
+  app.restored = { sessionId: r.sessionId, chunks: chunks.length };
+  link.connect();
+  link.end();
+  retire(link);
+  if (chunks.length) {
+    toast(`Habla was reloaded while listening: sending the ${Math.round(chunks.length / 4)} s of audio this phone kept.`);
+  }
+}
+
+// --- saving words: select them in a final card ------------------------------------------
+
+watchSelection($("cards"), async ({ text, utteranceId, sessionId, language }) => {
+  const term = {
+    kind: text.split(/\s+/).length > 1 ? "phrase" : "word",
+    text,
+    utterance_id: utteranceId,
+    language: language === "en" ? "en" : "es",
+  };
+  const link = ownLink(sessionId);
+  try {
+    if (!(link && link.save(term))) {
+      await api.json(`api/sessions/${encodeURIComponent(sessionId)}/terms`, { method: "POST", body: term });
+    }
+    toast(`Saved “${text}” to your study deck`);
+  } catch (e) {
+    toast(`Could not save “${text}”: ${e.message}`);
+  }
+});
 
 // --- start ---------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ export function micUnavailable() {
 }
 
 export class Microphone {
-  /** @param {{onChunk: (pcm: ArrayBuffer) => void, onLevel?: (peak: number) => void, onEnded?: () => void}} hooks */
+  /** @param {{onChunk: (pcm: ArrayBuffer) => void, onLevel?: (peak: number) => void, onEnded?: () => void, onMuted?: (muted: boolean) => void}} hooks */
   constructor(hooks) {
     this.hooks = hooks;
     this.stream = null;
@@ -87,6 +87,9 @@ export class Microphone {
     }
     for (const track of this.stream.getAudioTracks()) {
       track.addEventListener("ended", () => this.hooks.onEnded && this.hooks.onEnded());
+      // the system took the mic for a while (a call, the app in the background on some phones)
+      track.addEventListener("mute", () => this.hooks.onMuted && this.hooks.onMuted(true));
+      track.addEventListener("unmute", () => this.hooks.onMuted && this.hooks.onMuted(false));
     }
   }
 

@@ -28,9 +28,14 @@ export class Link {
    * @param {(ready: object) => void} [o.onReady]
    * @param {(error: object) => void} [o.onError] error frames that do not end the link
    * @param {() => void} [o.onUnauthorized]
+   * @param {import("./keep.js").Keep} [o.keep] where chunks wait for the server across reloads
+   * @param {{sessionId: string, base: number | null, chunks: ArrayBuffer[]}} [o.resume] a
+   *   session recorded before a reload, with the chunks kept for it (the first has index `base`)
    */
   constructor(o) {
     this.o = o;
+    this.keep = o.keep || null;
+    this.keptTo = null; // chunks of this session below this index are in `keep`
     this.settings = { ...o.settings };
     this.sessionId = null;
     this.lastEventId = null;
@@ -52,6 +57,21 @@ export class Link {
     this.pendingSettings = null;
     this.onOnline = () => this.state === "waiting" && this.connect();
     window.addEventListener("online", this.onOnline);
+    if (o.resume) {
+      this.sessionId = o.resume.sessionId;
+      this.base = o.resume.chunks.length ? o.resume.base : null;
+      this.chunks = [...o.resume.chunks];
+      this.keptTo = this.base === null ? null : this.base + this.chunks.length;
+    }
+  }
+
+  /** Keep the held chunks from index `from` on (those not kept yet) in IndexedDB. */
+  persist(from) {
+    if (!this.keep || !this.sessionId || this.base === null) return;
+    const start = Math.max(from, this.base);
+    const pending = this.chunks.slice(start - this.base);
+    if (pending.length) this.keep.put(this.sessionId, start, pending);
+    this.keptTo = this.base + this.chunks.length;
   }
 
   /** Seconds of audio held on the phone, not yet known to be on the server. */
@@ -154,13 +174,21 @@ export class Link {
       }
     }
     if (same) this.resumed++;
+    if (this.keep && this.sessionId && (!same || this.base !== msg.next_chunk_index)) {
+      this.keep.clear(this.sessionId); // kept under other indices: keep them again below
+      this.keptTo = null;
+    }
     this.sessionId = msg.session_id;
     this.base = msg.next_chunk_index;
     if (msg.ended) {
       // the end arrived, so did every chunk before it
       this.chunks = [];
       this.endSent = true;
-    } else if (this.endSent) {
+      if (this.keep) this.keep.clear(this.sessionId);
+    } else {
+      this.persist(this.keptTo === null ? this.base : this.keptTo);
+    }
+    if (!msg.ended && this.endSent) {
       this.endSent = false; // the end was lost with the socket: send it again after the chunks
     }
     this.ready = true;
@@ -243,7 +271,9 @@ export class Link {
       this.dropped++;
       if (this.base !== null) this.base++;
       this.sent = Math.max(0, this.sent - 1);
+      if (this.keep && this.sessionId && this.base !== null) this.keep.dropBelow(this.sessionId, this.base);
     }
+    if (this.keptTo !== null) this.persist(this.keptTo);
     if (!this.ready) this.o.onStatus(this.status()); // the audio held offline grows
     this.flush();
   }
@@ -286,6 +316,7 @@ export class Link {
       this.chunks.splice(0, taken);
       this.base += taken;
       this.sent -= taken;
+      if (this.keep) this.keep.dropBelow(this.sessionId, this.base);
     }
     this.o.onStatus(this.status());
   }

@@ -2,26 +2,15 @@
 // element keyed by its utterance id; rendering a card again replaces what changed, so a live
 // card becomes its final card in place, and replayed events change nothing.
 
+import { el } from "./dom.js";
 import { cardOrder, compareOrder, languages, savedKey, sourceRuns, speakerView } from "./state.js";
 
 const LANGUAGE_NAMES = { es: "ES", en: "EN" };
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === null || v === undefined || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
-  return node;
-}
-
 export class View {
   /**
    * @param {HTMLOListElement} list the cards' <ol>
-   * @param {{onSave: (card: object, idiom: object) => void}} hooks
+   * @param {{onSave: (card: object, idiom: object, button: HTMLElement) => void, onRename?: (card: object, speaker: object) => void}} hooks
    */
   constructor(list, hooks) {
     this.list = list;
@@ -82,7 +71,7 @@ export class View {
     this.divider(state, c.sessionId);
     const order = cardOrder(state, c);
     if (!entry) {
-      const node = el("li", { class: "card", "data-utterance-id": c.id });
+      const node = el("li", { class: "card", "data-utterance-id": c.id, "data-session-id": c.sessionId });
       entry = { node, sig: "", order, live: c.live };
       this.nodes.set(c.id, entry);
       this.insert(node, order);
@@ -123,9 +112,17 @@ export class View {
 
   meta(c, speaker, src, dst, flag) {
     const chip = speaker
-      ? el("span", { class: "speaker", "data-speaker": speaker.id }, el("span", { class: "dot", "aria-hidden": "true" }), speaker.display)
+      ? el(
+          "button",
+          { type: "button", class: "speaker", "data-speaker": speaker.id, "data-focus": "speaker", title: "Rename", "aria-label": `${speaker.display}: rename` },
+          el("span", { class: "dot", "aria-hidden": "true" }),
+          speaker.display,
+        )
       : null;
-    if (chip && speaker.color) chip.style.setProperty("--speaker", speaker.color);
+    if (chip) {
+      if (speaker.color) chip.style.setProperty("--speaker", speaker.color);
+      chip.addEventListener("click", () => this.hooks.onRename && this.hooks.onRename(c, speaker));
+    }
     const direction = el("span", {
       class: "langs",
       text: `${LANGUAGE_NAMES[src] || src}→${LANGUAGE_NAMES[dst] || dst}`,

@@ -2,15 +2,23 @@
 // say so) or the phone is offline. Network first, so a new version shows at once when the
 // server answers; the API and the socket are never cached.
 
-const CACHE = "habla-shell-v1";
+const CACHE = "habla-shell-v5";
 const SHELL = [
   "./",
   "./index.html",
   "./style.css",
+  "./history.css",
+  "./study.css",
   "./app.js",
+  "./api.js",
+  "./dom.js",
+  "./history.js",
+  "./study.js",
+  "./selection.js",
   "./state.js",
   "./render.js",
   "./connection.js",
+  "./keep.js",
   "./audio.js",
   "./capture-worklet.js",
   "./manifest.webmanifest",

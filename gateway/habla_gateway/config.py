@@ -4,6 +4,8 @@
 ``HABLA_TOKEN`` has no default: the runtime (``habla up``) makes one and passes it.
 ``GATEWAY_WEB_DIR`` is the phone client's folder (default: the checkout's ``web/``,
 which is where ``habla up`` finds it; the gateway image sets ``/app/web``).
+``GATEWAY_TLS_CERT`` / ``GATEWAY_TLS_KEY`` (PEM files, both or neither) serve HTTPS: a phone
+records from its microphone only on an https:// page.
 """
 
 from __future__ import annotations
@@ -45,8 +47,19 @@ class GatewayConfig:
     # The web client's static files, served at ``/`` without a token (the token lives
     # in the page's storage); a folder that does not exist serves no client.
     web_dir: str = field(default_factory=default_web_dir)
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @property
+    def https(self) -> bool:
+        return bool(self.tls_cert)
 
     def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("set both GATEWAY_TLS_CERT and GATEWAY_TLS_KEY (PEM files), or neither")
+        for name, path in (("GATEWAY_TLS_CERT", self.tls_cert), ("GATEWAY_TLS_KEY", self.tls_key)):
+            if path and not Path(path).is_file():
+                raise ConfigError(f"{name}={path}: no such file")
         if not self.token:
             raise ConfigError("HABLA_TOKEN is empty; set it (habla up makes one and passes it)")
         if self.max_frame_bytes < 1:
@@ -75,7 +88,12 @@ class GatewayConfig:
             busy_retry_after_s=env_int("GATEWAY_BUSY_RETRY_AFTER_S", 5),
             log_level=env_str("LOG_LEVEL", "INFO", _SERVICE),
             web_dir=env_str("GATEWAY_WEB_DIR", "") or default_web_dir(),
+            tls_cert=env_str("GATEWAY_TLS_CERT", ""),
+            tls_key=env_str("GATEWAY_TLS_KEY", ""),
         )
 
     def __repr__(self) -> str:  # never show the token
-        return f"GatewayConfig(host={self.host!r}, port={self.port}, max_frame_bytes={self.max_frame_bytes})"
+        return (
+            f"GatewayConfig(host={self.host!r}, port={self.port}, https={self.https}, "
+            f"max_frame_bytes={self.max_frame_bytes})"
+        )

@@ -52,6 +52,8 @@ _SESSION_COLUMNS = (
     # segmented utterances (a split one's later turns are not counted again), and how many of them have text
     "count(u.utterance_id) FILTER (WHERE u.part = 0) AS utterances, "
     "count(DISTINCT u.idx) FILTER (WHERE coalesce(u.text, '') <> '') AS transcribed, "
+    # transcript lines: speaker turns with text (what the transcript shows)
+    "count(u.utterance_id) FILTER (WHERE coalesce(u.text, '') <> '') AS lines, "
     # how much of its audio is stored (by session, indexed; retention deletes old audio)
     "(SELECT coalesce(sum(a.end_ms - a.start_ms), 0) FROM utterance_audio a "
     "WHERE a.session_id = s.session_id) AS audio_ms"
@@ -109,6 +111,7 @@ def _session_json(row: dict[str, Any]) -> dict[str, Any]:
         "source": row["source"],
         "utterances": int(row["utterances"]),
         "transcribed": int(row["transcribed"]),
+        "lines": int(row["lines"]),
         "audio_ms": int(row["audio_ms"]),
     }
 

@@ -12,6 +12,8 @@ the fact's id derives from it, so a retried POST is one review.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,6 +106,15 @@ def _unknown(item_id: str) -> JSONResponse:
     return error_response(404, "not_found", f"no vocabulary item {item_id!r} (never saved, or deleted)")
 
 
+@asynccontextmanager
+async def _snapshot(url: str) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
+    """A connection whose reads all see one snapshot: an item, its contexts and its reviews (or
+    a page and its total) agree even while the vocab service applies a grade in between."""
+    async with await _connect(url) as conn, conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield conn
+
+
 @requires_token
 @_db_errors_as_503
 async def list_items(request: Request) -> Response:
@@ -114,7 +125,7 @@ async def list_items(request: Request) -> Response:
         offset = _int_param(request, "offset", 0, 0, 10**9)
     except _BadRequest as e:
         return error_response(400, "bad_request", str(e))
-    async with await _connect(request.state.database_url) as conn:
+    async with _snapshot(request.state.database_url) as conn:
         cur = await conn.execute(
             f"SELECT {_ITEM}, {_NEWEST_COLUMNS} FROM vocab_items i {_NEWEST} "
             "ORDER BY i.last_saved_at DESC, i.item_id LIMIT %s OFFSET %s",
@@ -133,7 +144,7 @@ async def due_cards(request: Request) -> Response:
     """``GET /api/vocab/due``: today's study queue in order (reviews, then new cards), each
     with its item and the context to show; the study day's bounds and what is left."""
     now = datetime.now(UTC)
-    async with await _connect(request.state.database_url) as conn:
+    async with _snapshot(request.state.database_url) as conn:
         cur = await conn.execute(
             f"SELECT q.place, q.is_new, {_ITEM}, {_NEWEST_COLUMNS} FROM vocab_due(%s) q "
             f"JOIN vocab_items i ON i.item_id = q.item_id {_NEWEST} ORDER BY q.place",
@@ -158,7 +169,7 @@ async def due_cards(request: Request) -> Response:
 async def get_item(request: Request) -> Response:
     """``GET /api/vocab/{item_id}``: the item, every live context and its review history."""
     item_id = request.path_params["item_id"]
-    async with await _connect(request.state.database_url) as conn:
+    async with _snapshot(request.state.database_url) as conn:
         row = await (
             await conn.execute(f"SELECT {_ITEM} FROM vocab_items i WHERE i.item_id = %s", (item_id,))
         ).fetchone()

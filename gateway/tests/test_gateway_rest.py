@@ -94,7 +94,7 @@ def test_sessions_newest_first_with_counts(client: Any, recorded: None, auth: di
     sessions = res.json()["sessions"]
     assert [s["session_id"] for s in sessions] == ["newer", "older"]
     newer = sessions[0]
-    assert newer["utterances"] == 3 and newer["transcribed"] == 2
+    assert newer["utterances"] == 3 and newer["transcribed"] == 2 and newer["lines"] == 2
     assert newer["title"] == "Clase de español" and newer["end_reason"] == "client"
     assert newer["started_at"].startswith("2025-10-09T") and newer["ended_at"]
     assert sessions[1]["ended_at"] is None

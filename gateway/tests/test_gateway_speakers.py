@@ -220,6 +220,7 @@ def test_session_lists_its_speakers(client: Any, db: Any, auth: Any) -> None:
     assert res.status_code == 200
     body = res.json()
     assert body["utterances"] == 2 and body["transcribed"] == 2  # segmented utterances, not turns
+    assert body["lines"] == 3  # the transcript shows utterance 0 as two speaker turns
     assert body["speakers"] == [
         {
             "speaker": "S1",

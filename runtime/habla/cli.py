@@ -51,9 +51,19 @@ def _data_dir(value: str | None) -> Path:
     default=lambda: os.environ.get("HABLA_PAIR_HOST") or None,
     help="Name, address or base URL (https://…) the phone reaches Habla by; default: each address of this machine.",
 )
-def up(host: str, port: int, data_dir: str | None, pair_host: str | None) -> None:
+@click.option(
+    "--https/--http",
+    "https",
+    default=lambda: _env_flag("HABLA_HTTPS"),
+    help="Serve the phone page over HTTPS (phones record only from https:// pages). Default: HTTPS when "
+    "listening on the network and no https:// --pair-host (a proxy in front) is given.",
+)
+def up(host: str, port: int, data_dir: str | None, pair_host: str | None, https: bool | None) -> None:
     """Start Redis and Postgres (embedded unless REDIS_URL/DATABASE_URL are set), every service and the gateway."""
     from .supervisor import running
+
+    if https is None:
+        https = host not in ("127.0.0.1", "localhost", "::1") and not (pair_host or "").startswith("https://")
 
     stop = False
 
@@ -63,7 +73,7 @@ def up(host: str, port: int, data_dir: str | None, pair_host: str | None) -> Non
 
     signal.signal(signal.SIGTERM, on_signal)
     with console.status("starting Habla (loading models)…"):
-        ctx = running(data_dir=_data_dir(data_dir), host=host, port=port)
+        ctx = running(data_dir=_data_dir(data_dir), host=host, port=port, https=https)
         rt = ctx.__enter__()
     try:
         console.print(f"[bold green]Habla is up[/] — {rt.url}")
@@ -71,7 +81,7 @@ def up(host: str, port: int, data_dir: str | None, pair_host: str | None) -> Non
         console.print(f"  postgres: {rt.infra.database_url}{' (embedded)' if 'postgres' in rt.infra.embedded else ''}")
         console.print(f"  logs:     {rt.log_dir}")
         console.print(f"token: {rt.token}")
-        _print_pairing(rt.pairing_urls(pair_host))
+        _print_pairing(rt.pairing_urls(pair_host), rt.tls_cert if rt.tls_self_signed else None)
         console.print("Press Ctrl-C to stop.")
         while not stop:
             for name in rt.supervise():
@@ -85,7 +95,15 @@ def up(host: str, port: int, data_dir: str | None, pair_host: str | None) -> Non
         console.print("stopped.")
 
 
-def _print_pairing(urls: list[str]) -> None:
+def _env_flag(name: str) -> bool | None:
+    """A yes/no environment setting; None when unset or "auto"."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "auto"):
+        return None
+    return value in ("1", "true", "yes", "on")
+
+
+def _print_pairing(urls: list[str], cert: Path | None = None) -> None:
     """The pairing links, and the first as a QR code to scan with the phone."""
     for url in urls:
         console.print(f"pair a phone: [bold]{url}[/]", highlight=False, soft_wrap=True)
@@ -102,10 +120,20 @@ def _print_pairing(urls: list[str]) -> None:
     out = io.StringIO()
     qr.print_ascii(out=out, invert=True)
     console.print(out.getvalue().rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
-    console.print(
-        "  (a phone records only from an https:// page or localhost: see the README, Phone)",
-        highlight=False,
-    )
+    if cert is not None and urls[0].startswith("https://"):
+        from habla_common.tls import fingerprint
+
+        console.print(
+            "  HTTPS with this computer's own certificate: the phone warns once that it does not know it.\n"
+            "  Check that the fingerprint it shows (certificate details) is this one, then go on:\n"
+            f"  SHA-256 {fingerprint(cert)}",
+            highlight=False,
+        )
+    elif cert is None and not urls[0].startswith("https://"):
+        console.print(
+            "  (a phone records only from an https:// page or localhost: run with --https, see the README, Phone)",
+            highlight=False,
+        )
 
 
 def _load_audio(path: Path) -> Any:

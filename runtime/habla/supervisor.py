@@ -8,6 +8,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -101,15 +102,31 @@ class Runtime:
     token: str
     log_dir: Path
     children: dict[str, Child] = field(default_factory=dict)
+    tls_cert: Path | None = None  # the gateway serves HTTPS with this certificate
+    tls_self_signed: bool = False  # ... which is this machine's own (habla.tls), not the user's
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @property
     def url(self) -> str:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/ws"
+        return self.url.replace("http", "ws", 1) + "/ws"
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """For talking to this runtime's own gateway on loopback: its certificate (self-signed,
+        or the user's own for another name) is not checked there; None over plain HTTP."""
+        if not self.tls_cert:
+            return None
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
     def pairing_urls(self, public_host: str | None = None) -> list[str]:
         """Links that pair a phone: the web client with the token after ``#`` (a fragment
@@ -126,7 +143,7 @@ class Runtime:
             hosts = local_addresses() or ["127.0.0.1"]
         else:
             hosts = [self.host]
-        return [f"http://{host}:{self.port}/#token={token}" for host in hosts]
+        return [f"{self.scheme}://{host}:{self.port}/#token={token}" for host in hosts]
 
     def start(self, name: str) -> None:
         child = self.children.setdefault(name, Child(name, SERVICES[name]))
@@ -191,7 +208,10 @@ class Runtime:
     def _gateway_healthy(self) -> bool:
         if "gateway" not in self.children:
             return True
-        with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/api/health", timeout=2) as r:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(self.url + "/api/health", timeout=2, context=self.ssl_context()) as r,
+        ):
             return bool(r.status == 200)
         return False
 
@@ -226,8 +246,11 @@ def running(
     extra_env: Mapping[str, str] | None = None,
     services: tuple[str, ...] = tuple(SERVICES),
     wait: bool = True,
+    https: bool = False,
 ) -> Iterator[Runtime]:
-    """Start infra and services; stop everything on exit (also on Ctrl-C)."""
+    """Start infra and services; stop everything on exit (also on Ctrl-C). ``https``: the
+    gateway serves HTTPS with GATEWAY_TLS_CERT/KEY when set, else with this machine's own
+    certificate (made in the data dir, see :mod:`habla.tls`)."""
     data_dir = data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = data_dir / "logs"
@@ -250,7 +273,17 @@ def running(
             HABLA_PARENT_PID=str(os.getpid()),
         )
         env.update(extra)
-        rt = Runtime(inf, env, host, port, token, log_dir)
+        tls_cert, own = None, False
+        if https or env.get("GATEWAY_TLS_CERT"):
+            if not env.get("GATEWAY_TLS_CERT"):
+                from habla_common.tls import ensure_certificate
+
+                names = [socket.gethostname(), *local_addresses()] if host in ("0.0.0.0", "", "::") else [host]
+                cert, key = ensure_certificate(data_dir / "tls", names)
+                env.update(GATEWAY_TLS_CERT=str(cert), GATEWAY_TLS_KEY=str(key))
+                own = True
+            tls_cert = Path(env["GATEWAY_TLS_CERT"])
+        rt = Runtime(inf, env, host, port, token, log_dir, tls_cert=tls_cert, tls_self_signed=own)
         try:
             for name in services:
                 rt.start(name)
