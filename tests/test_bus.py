@@ -211,3 +211,30 @@ def test_give_up_hook_runs_before_dead_letter(bus: RedisBus) -> None:
     c = consumer(bus, handle, "w1", max_deliveries=2, give_up=lambda e, why: fallbacks.append((e.chunk_index, why)))  # type: ignore[attr-defined]
     run_until(c, lambda: bus.r.xlen("audio.chunk.dead") == 1)
     assert fallbacks and fallbacks[0][0] == 0 and "model crashed" in fallbacks[0][1]
+
+
+def test_a_deleted_stream_is_made_again_and_reading_goes_on(bus: RedisBus) -> None:
+    """Redis lost its streams under a running consumer (restarted without its data, flushed):
+    the consumer makes the streams and its group again and handles what comes next."""
+    seen: list[int] = []
+    bus.publish(chunk("s1", 0))
+    c = Consumer(bus, "ingest", ("audio.chunk",), lambda e: seen.append(e.chunk_index), name="w1", block_ms=400)
+    stop = threading.Event()
+    t = threading.Thread(target=c.run, args=(stop,))
+    t.start()
+    try:
+        deadline = time.monotonic() + 10
+        while seen != [0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen == [0]
+        time.sleep(0.1)  # blocked in XREADGROUP now
+        bus.r.delete(*[stream_key("audio.chunk", p) for p in range(bus.partitions)])
+        time.sleep(0.6)
+        bus.publish(chunk("s1", 1))
+        deadline = time.monotonic() + 10
+        while 1 not in seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen == [0, 1] and t.is_alive()
+    finally:
+        stop.set()
+        t.join(10)

@@ -46,7 +46,10 @@ IDIOMS = {"hoy en día", "rendir homenaje"}
 
 @pytest.fixture(scope="module")
 def module_redis(redis_url_for: Callable[[int], str]) -> Iterator[str]:
-    url = redis_url_for(int(os.environ.get("HABLA_TEST_REDIS_DB", "14")))
+    """The runtime's own database: tests here that use the per-test ``redis_url`` (the lone
+    gateway) empty theirs, which must not pull the streams from under the running services."""
+    base = int(os.environ.get("HABLA_TEST_REDIS_DB", "14"))
+    url = redis_url_for(base + 1 if base < 15 else base - 1)
     client = redis.Redis.from_url(url)
     client.flushdb()
     yield url

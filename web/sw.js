@@ -2,7 +2,7 @@
 // say so) or the phone is offline. Network first, so a new version shows at once when the
 // server answers; the API and the socket are never cached.
 
-const CACHE = "habla-shell-v5";
+const CACHE = "habla-shell-v6";
 const SHELL = [
   "./",
   "./index.html",

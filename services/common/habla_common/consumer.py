@@ -170,7 +170,18 @@ class Consumer:
             return 0
         block = None if any(c != ">" for c in self.cursor.values()) else self.block_ms
         streams: Any = dict(self.cursor)
-        res: Any = self.r.xreadgroup(self.group, self.name, streams, count=self.batch, block=block)
+        try:
+            res: Any = self.r.xreadgroup(self.group, self.name, streams, count=self.batch, block=block)
+        except redis.ResponseError as e:
+            # A stream (or its group) vanished under the read: Redis restarted without its
+            # data, or someone flushed it. Make them again and read on; crashing would not
+            # bring them back.
+            if "NOGROUP" not in str(e) and "no longer exists" not in str(e):
+                raise
+            log.warning("%s: a stream it reads was deleted (%s); creating it again", self.group, e)
+            self.bus.ensure_topology()
+            self.cursor = dict.fromkeys(self.cursor, "0")
+            return 0
         items: list[Delivered] = []
         for raw_stream, entries in res or []:
             stream = raw_stream.decode()
