@@ -33,6 +33,7 @@ from habla_common.bus import RedisBus, connect_redis, redis_options
 
 from .config import GatewayConfig
 from .exports import create_export, export_file, export_status
+from .metrics import SESSIONS, metrics_endpoint
 from .outbox import Outbox
 from .rest import (
     delete_session,
@@ -103,6 +104,8 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
         await to_thread.run_sync(bus.ensure_topology)
         async_client = aredis.Redis.from_url(redis_url, **redis_options(redis_url))
         log.info("gateway ready (max frame %d bytes)", config.max_frame_bytes)
+        capacity = Capacity(config.max_sockets)
+        SESSIONS.set_function(lambda: capacity.active)
         try:
             yield {
                 "config": config,
@@ -111,7 +114,7 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
                 "aredis": async_client,
                 "store": SessionStore(bus),
                 "outbox": Outbox(async_client, config.outbox_block_ms),
-                "capacity": Capacity(config.max_sockets),
+                "capacity": capacity,
             }
         finally:
             await async_client.aclose()
@@ -119,6 +122,7 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
 
     routes = [
         Route("/api/health", health),
+        Route("/metrics", metrics_endpoint),
         Route("/api/sessions", list_sessions),
         Route("/api/sessions/{session_id}", get_session),
         Route("/api/sessions/{session_id}", delete_session, methods=["DELETE"]),

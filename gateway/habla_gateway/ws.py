@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from . import protocol as p
 from .auth import UNAUTHORIZED_REASON, WS_4401_UNAUTHORIZED, is_authorized
 from .config import GatewayConfig
 from .errors import ProtocolError
+from .metrics import SOCKETS, delivered
 from .outbox import Outbox
 from .sessions import Connection, SessionRecord, SessionStore
 
@@ -71,6 +73,7 @@ class SocketSession:
         self.pump: asyncio.Task[None] | None = None
         self.send_lock = asyncio.Lock()
         self.holds_capacity = False
+        self.following_since = 0.0  # when this socket began following its session's events
 
     # --- sending ---------------------------------------------------------------------
 
@@ -266,9 +269,12 @@ class SocketSession:
         c.mode = mode or c.mode
 
     async def _follow(self, session_id: str, cursor: str) -> None:
+        self.following_since = time.time()
+
         async def deliver(d: Delivered) -> None:
             await self.send({"type": "event", "id": d.entry_id, "kind": d.event.KIND, "data": d.event.client_view()})
             self.conn.cursor = d.entry_id
+            delivered(d.event, self.following_since)
 
         async def trouble(message: str) -> None:
             await self.send({"type": "error", "code": p.UNAVAILABLE, "message": message})
@@ -308,4 +314,8 @@ async def ws_endpoint(websocket: WebSocket) -> None:
             await websocket.send_text(json.dumps(frame))
             await websocket.close(WS_4401_UNAUTHORIZED, UNAUTHORIZED_REASON)
         return
-    await SocketSession(websocket, config, state.store, state.outbox, state.capacity).run()
+    SOCKETS.inc()
+    try:
+        await SocketSession(websocket, config, state.store, state.outbox, state.capacity).run()
+    finally:
+        SOCKETS.dec()

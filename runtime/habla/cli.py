@@ -80,6 +80,8 @@ def up(host: str, port: int, data_dir: str | None, pair_host: str | None, https:
         console.print(f"  redis:    {rt.infra.redis_url}{' (embedded)' if 'redis' in rt.infra.embedded else ''}")
         console.print(f"  postgres: {rt.infra.database_url}{' (embedded)' if 'postgres' in rt.infra.embedded else ''}")
         console.print(f"  logs:     {rt.log_dir}")
+        ports = ", ".join(f"{name} {port}" for name, port in rt.metrics_ports.items())
+        console.print(f"  metrics:  {rt.url}/metrics (token); http://127.0.0.1:PORT/metrics: {ports}", highlight=False)
         console.print(f"token: {rt.token}")
         _print_pairing(rt.pairing_urls(pair_host), rt.tls_cert if rt.tls_self_signed else None)
         console.print("Press Ctrl-C to stop.")

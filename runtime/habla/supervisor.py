@@ -104,6 +104,14 @@ class Runtime:
     children: dict[str, Child] = field(default_factory=dict)
     tls_cert: Path | None = None  # the gateway serves HTTPS with this certificate
     tls_self_signed: bool = False  # ... which is this machine's own (habla.tls), not the user's
+    metrics_ports: dict[str, int] = field(default_factory=dict)  # consumer service -> its /metrics port
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each service's Prometheus metrics are (the gateway's need the token)."""
+        urls = {name: f"http://127.0.0.1:{port}/metrics" for name, port in self.metrics_ports.items()}
+        if "gateway" in self.children:
+            urls["gateway"] = self.url + "/metrics"
+        return urls
 
     @property
     def scheme(self) -> str:
@@ -272,6 +280,9 @@ def running(
             HF_HUB_DISABLE_TELEMETRY="1",
             HABLA_PARENT_PID=str(os.getpid()),
         )
+        # every consumer serves its metrics on a port of its own (habla_common.metrics)
+        metrics_ports = {name: free_port() for name in services if name in CONSUMERS}
+        env.update({f"{name.upper()}_METRICS_PORT": str(port) for name, port in metrics_ports.items()})
         env.update(extra)
         tls_cert, own = None, False
         if https or env.get("GATEWAY_TLS_CERT"):
@@ -283,7 +294,9 @@ def running(
                 env.update(GATEWAY_TLS_CERT=str(cert), GATEWAY_TLS_KEY=str(key))
                 own = True
             tls_cert = Path(env["GATEWAY_TLS_CERT"])
-        rt = Runtime(inf, env, host, port, token, log_dir, tls_cert=tls_cert, tls_self_signed=own)
+        rt = Runtime(
+            inf, env, host, port, token, log_dir, tls_cert=tls_cert, tls_self_signed=own, metrics_ports=metrics_ports
+        )
         try:
             for name in services:
                 rt.start(name)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from habla_common.metrics import observe_stage
 from habla_contracts import (
     Event,
     SpeechTurn,
@@ -163,6 +164,7 @@ class AsrHandler:
                 asr_ms=asr_ms,
             )
         )
+        observe_stage("speech_end_to_asr_final", ev.received_at)
         log.debug("final %s/%s in %d ms: %r %s", ev.session_id, ev.utterance_id, asr_ms, cleaned.text, cleaned.dropped)
         self._close(_key(ev))
 
@@ -179,6 +181,7 @@ class AsrHandler:
             end_ms=ev.end_ms,
             speech_end_ms=ev.speech_end_ms,
             model=self.transcriber.name,
+            received_at=ev.received_at,
             **result,
         )
 
@@ -228,8 +231,14 @@ class AsrHandler:
                 tentative=shown[1],
                 language=heard.language,
                 audio_end_ms=ev.end_ms,
+                received_at=ev.received_at,
             )
         )
+        if ev.received_at and any(shown) and not (live.shown and any(live.shown)):
+            # the first words shown for the utterance: from when the window's first audio arrived
+            # (the window starts at the speech onset, padded by the VAD's pre-roll)
+            observe_stage("onset_to_first_partial", ev.received_at - (ev.end_ms - ev.start_ms) / 1000)
+        observe_stage("window_to_asr_partial", ev.received_at)
         live.shown = shown
 
     def _open(self, key: Key) -> _Live:

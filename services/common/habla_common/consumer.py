@@ -37,6 +37,7 @@ import redis
 from habla_contracts import Event, UndecodableEvent, UnknownEventKind, dead_letter_key, stream_key
 
 from .bus import Delivered, RedisBus, decode_entry
+from .metrics import DEAD_LETTERS, FAILURES, HANDLE_SECONDS, HANDLED, SKIPPED
 
 __all__ = ["Consumer", "GiveUp", "Handler", "Select", "consumer_name"]
 
@@ -204,6 +205,7 @@ class Consumer:
             for d in items:
                 if id(d.event) not in kept:
                     self._ack(d.stream, d.entry_id)  # superseded: acked without work
+                    SKIPPED.labels(self.group, d.event.KIND).inc()
         for d in chosen:
             if self._lost or not self._process(d):
                 break  # a lost shard's remaining messages are its new holder's
@@ -218,9 +220,11 @@ class Consumer:
             if attempts > self.max_deliveries:
                 self._abandon(d, "too many deliveries")
                 return True
+            started = time.perf_counter()
             try:
                 self.handle(d.event)
             except Exception as e:  # noqa: BLE001 - counted, retried, then dead-lettered
+                FAILURES.labels(self.group, d.event.KIND, type(e).__name__).inc()
                 log.warning(
                     "%s failed on %s %s (attempt %d/%d): %s",
                     self.group,
@@ -238,6 +242,8 @@ class Consumer:
                 continue
             self._ack(d.stream, d.entry_id)
             self.processed += 1
+            HANDLED.labels(self.group, d.event.KIND).inc()
+            HANDLE_SECONDS.labels(self.group, d.event.KIND).observe(time.perf_counter() - started)
             return True
 
     def _abandon(self, d: Delivered, reason: str) -> None:
@@ -266,6 +272,7 @@ class Consumer:
             data.update({"k": event.KIND, "d": encode(event), "q": event.seq})
         data.update({"stream": stream, "entry_id": entry_id, "group": self.group, "error": reason[:2000]})
         self.r.xadd(dead_letter_key(kind), data, maxlen=10_000, approximate=True)
+        DEAD_LETTERS.labels(self.group, kind).inc()
         self._ack(stream, entry_id)
         log.error("%s dead-lettered %s %s: %s", self.group, stream, entry_id, reason.strip())
 

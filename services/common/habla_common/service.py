@@ -11,6 +11,7 @@ from habla_contracts import Event
 from .bus import RedisBus, connect_redis
 from .consumer import Consumer, Select, consumer_name
 from .lifecycle import install_stop_handlers, setup_logging, stop_with_parent
+from .metrics import serve_metrics, watch_streams
 from .settings import Settings
 
 __all__ = ["build_consumer", "run_consumer"]
@@ -80,6 +81,8 @@ def run_consumer(
     bus = RedisBus(connect_redis(settings.redis_url), settings.partitions)
     bus.ensure_topology()
     consumer = build_consumer(bus, settings, group=group, kinds=kinds, handler=handler, build=build, select=select)
+    if serve_metrics(settings.metrics_port, settings.metrics_host):
+        watch_streams(bus.r, group, kinds, settings.partitions)
     stop = threading.Event()
     install_stop_handlers(stop)
     stop_with_parent()

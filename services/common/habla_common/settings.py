@@ -76,6 +76,8 @@ class Settings:
     block_ms: int
     lease_ms: int
     log_level: str
+    metrics_port: int = 0  # 0: no metrics endpoint (habla_common.metrics)
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, service: str = "") -> Settings:
@@ -92,4 +94,6 @@ class Settings:
             block_ms=env_int("HABLA_BLOCK_MS", 500, s),
             lease_ms=env_int("HABLA_LEASE_MS", 5000, s),
             log_level=env_str("LOG_LEVEL", "INFO", s),
+            metrics_port=env_int("METRICS_PORT", 0, s),
+            metrics_host=env_str("METRICS_HOST", "127.0.0.1", s),
         )

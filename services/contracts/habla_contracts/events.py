@@ -460,6 +460,7 @@ class TranscriptPartial(Event):
     tentative: str = ""
     language: str = ""
     audio_end_ms: int = 0
+    received_at: float = 0.0  # when the gateway got the audio it is about (stage latency)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -484,6 +485,7 @@ class TranscriptFinal(Event):
     asr_ms: int = 0
     model: str = ""
     speech_end_ms: int = 0  # where the voice stopped (end_ms includes the pause after it)
+    received_at: float = 0.0  # when the gateway got the audio it is about (stage latency)
     speaker: str = ""  # session speaker id ("S1", ...) from the diarize stage; "" = unknown
     part: int = 0  # which speaker turn of utterance ``index`` this is (see SpeechTurn)
     parts: int = 1  # how many turns utterance ``index`` was split into
@@ -517,6 +519,7 @@ class TranslationPartial(Event):
     source_language: str = ""
     target_language: str = ""
     translate_ms: int = 0
+    received_at: float = 0.0  # when the gateway got the audio it is about (stage latency)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -551,6 +554,7 @@ class TranslationFinal(Event):
     model: str = ""
     translate_ms: int = 0
     speech_end_ms: int = 0  # copied from the transcript, for end-of-speech latency
+    received_at: float = 0.0  # when the gateway got the audio it is about (stage latency)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from habla_common.metrics import observe_stage
 from habla_contracts import (
     CorrectionDetected,
     Event,
@@ -127,7 +128,7 @@ class TranslateHandler:
         if isinstance(event, TranscriptFinal):
             log.error("giving up on %s: %s", event.utterance_id, reason)
             source, target = self._languages(event)
-            publish(self._final_event(event, None, source, target, status="untranslated"))
+            self._publish_final(publish, self._final_event(event, None, source, target, status="untranslated"))
 
     # --- finals -------------------------------------------------------------------------
 
@@ -137,7 +138,7 @@ class TranslateHandler:
         state.finished.append(event.utterance_id)
         source, target = self._languages(event)
         if not event.text.strip():
-            publish(self._final_event(event, None, source, target, status="empty"))
+            self._publish_final(publish, self._final_event(event, None, source, target, status="empty"))
             return
         hits = self.interpreter.idioms.match(event.text) if source == "es" else []
         live = self.revision == 0
@@ -157,7 +158,9 @@ class TranslateHandler:
         # the partial already had the model evaluate this very prompt up to the line's end
         same = last_partial is not None and last_partial.source.strip() == event.text.strip()
         reused = "partial" if same and not hits else ""
-        publish(self._final_event(event, result, source, target, status=result.status, reused=reused))
+        self._publish_final(
+            publish, self._final_event(event, result, source, target, status=result.status, reused=reused)
+        )
         # earlier lines carry their speaker ("S2: ..."), so the model sees who answers whom;
         # the line being translated does not, keeping the prompt a live partial prefilled
         self._remember(state, ContextLine(event.speaker, result.corrected))
@@ -165,6 +168,11 @@ class TranslateHandler:
         state.since_summary += 1
         if self.config.summary_every and state.since_summary >= self.config.summary_every:
             self._summarize(event, state, publish if live else (lambda _e: None))
+
+    def _publish_final(self, publish: Publish, final: TranslationFinal) -> None:
+        publish(final)
+        if final.revision == 0:  # the live path; a re-translation's audio is long past
+            observe_stage("speech_end_to_translation_final", final.received_at)
 
     def _final_event(
         self,
@@ -197,6 +205,7 @@ class TranslateHandler:
             model=self.config.model_label,
             translate_ms=result.elapsed_ms if result else 0,
             speech_end_ms=event.speech_end_ms,
+            received_at=event.received_at,
             speaker=event.speaker,
         )
 
@@ -296,8 +305,10 @@ class TranslateHandler:
                 source_language=source,
                 target_language=target,
                 translate_ms=int((self.clock() - t0) * 1000),
+                received_at=event.received_at,
             )
         )
+        observe_stage("window_to_translation_partial", event.received_at)
 
     # --- saved terms ------------------------------------------------------------------------
 
