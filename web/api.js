@@ -57,6 +57,11 @@ export class Api {
     return r.json();
   }
 
+  /** Save a term heard in `sessionId` (POST /api/sessions/{id}/terms; gateway/PROTOCOL.md). */
+  saveTerm(sessionId, term) {
+    return this.json(`api/sessions/${encodeURIComponent(sessionId)}/terms`, { method: "POST", body: term });
+  }
+
   /** An object URL for media at `path` (revoke it with URL.revokeObjectURL when done). */
   async blobUrl(path) {
     const r = await this.fetch(path);

@@ -13,7 +13,7 @@ import { Link } from "./connection.js";
 import { Keep } from "./keep.js";
 import { createHistory } from "./history.js";
 import { View } from "./render.js";
-import { watchSelection } from "./selection.js";
+import { selectedTerm, watchSelection } from "./selection.js";
 import { applyEvent, applyFrame, createState, languages, savedKey, session, settled } from "./state.js";
 import { createStudy } from "./study.js";
 
@@ -618,17 +618,12 @@ async function saveIdiom(card, idiom, button) {
   const link = ownLink(card.sessionId);
   if (link && link.save(term)) return; // the term.saved event marks it saved
   try {
-    const r = await fetch(`api/sessions/${encodeURIComponent(card.sessionId)}/terms`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${store.token}`, "Content-Type": "application/json" },
-      body: JSON.stringify(term),
-    });
-    if (r.status === 401) return refused();
-    if (!r.ok) throw new Error(`the server answered ${r.status}`);
+    await api.saveTerm(card.sessionId, term);
     state.saved.add(savedKey(card.id, term.text));
     state.dirty.add(card.id);
     schedule();
   } catch (e) {
+    if (e.code === "unauthorized") return; // the pairing screen is up (Api called refused)
     button.textContent = "Save";
     toast(`Could not save: ${e.message || e}`);
   }
@@ -699,18 +694,12 @@ async function restoreRecording() {
 
 // --- saving words: select them in a final card ------------------------------------------
 
-watchSelection($("cards"), async ({ text, utteranceId, sessionId, language }) => {
-  const term = {
-    kind: text.split(/\s+/).length > 1 ? "phrase" : "word",
-    text,
-    utterance_id: utteranceId,
-    language: language === "en" ? "en" : "es",
-  };
+watchSelection($("cards"), async (selected) => {
+  const { text, sessionId } = selected;
+  const term = selectedTerm(selected);
   const link = ownLink(sessionId);
   try {
-    if (!(link && link.save(term))) {
-      await api.json(`api/sessions/${encodeURIComponent(sessionId)}/terms`, { method: "POST", body: term });
-    }
+    if (!(link && link.save(term))) await api.saveTerm(sessionId, term);
     toast(`Saved “${text}” to your study deck`);
   } catch (e) {
     toast(`Could not save “${text}”: ${e.message}`);

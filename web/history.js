@@ -11,7 +11,7 @@
 
 import { ApiError } from "./api.js";
 import { el } from "./dom.js";
-import { watchSelection } from "./selection.js";
+import { selectedTerm, watchSelection } from "./selection.js";
 import { sourceRuns } from "./state.js";
 
 const PAGE_SIZE = 20;
@@ -759,7 +759,7 @@ export function createHistory(root, ctx) {
         language,
       };
       try {
-        await api.json(`api/sessions/${enc(s.session_id)}/terms`, { method: "POST", body: term });
+        await api.saveTerm(s.session_id, term);
         page.saved.add(key);
         mark();
         toast(`Saved “${text}” to your study deck`);
@@ -778,13 +778,10 @@ export function createHistory(root, ctx) {
   }
 
   /** watchSelection's onSave: the selected words become a study card. */
-  async function saveSelection({ text, utteranceId, sessionId, language }) {
-    const kind = text.split(/\s+/).length > 1 ? "phrase" : "word";
+  async function saveSelection(selected) {
+    const { text, sessionId } = selected;
     try {
-      await api.json(`api/sessions/${enc(sessionId)}/terms`, {
-        method: "POST",
-        body: { kind, text, utterance_id: utteranceId, language: language === "en" ? "en" : "es" },
-      });
+      await api.saveTerm(sessionId, selectedTerm(selected));
       toast(`Saved “${text}” to your study deck`);
     } catch (e) {
       toast(`Could not save “${text}”: ${e.message}`);

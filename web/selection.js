@@ -23,6 +23,16 @@ const MAX_CHARS = 120;
 const EDGE = /^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu;
 const WORD_CHAR = /[\p{L}\p{N}\p{M}'’-]/u;
 
+/** The term to save for words a user selected: a word, or a phrase of several. */
+export function selectedTerm({ text, utteranceId, language }) {
+  return {
+    kind: text.split(/\s+/).length > 1 ? "phrase" : "word",
+    text,
+    utterance_id: utteranceId,
+    language: language === "en" ? "en" : "es",
+  };
+}
+
 /**
  * Watch `container` for selections of words in its lines and offer to save them.
  *

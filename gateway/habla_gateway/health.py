@@ -4,22 +4,18 @@ gateway serves it (its own certificate is not checked on loopback)."""
 
 from __future__ import annotations
 
-import ssl
 import sys
 import urllib.request
 
 from habla_common.settings import env_bool, env_int, env_str
+from habla_common.tls import loopback_context
 
 
 def main() -> None:
     path = sys.argv[1] if len(sys.argv) > 1 else "/api/health"
     port = env_int("GATEWAY_PORT", 8000)
     https = bool(env_str("GATEWAY_TLS_CERT", "")) or env_bool("GATEWAY_HTTPS", False)
-    context = None
-    if https:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    context = loopback_context() if https else None
     url = f"{'https' if https else 'http'}://127.0.0.1:{port}{path}"
     try:
         with urllib.request.urlopen(url, timeout=3, context=context) as r:

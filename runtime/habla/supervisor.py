@@ -127,14 +127,10 @@ class Runtime:
         return self.url.replace("http", "ws", 1) + "/ws"
 
     def ssl_context(self) -> ssl.SSLContext | None:
-        """For talking to this runtime's own gateway on loopback: its certificate (self-signed,
-        or the user's own for another name) is not checked there; None over plain HTTP."""
-        if not self.tls_cert:
-            return None
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        """For talking to this runtime's own gateway on loopback; None over plain HTTP."""
+        from habla_common.tls import loopback_context
+
+        return loopback_context() if self.tls_cert else None
 
     def pairing_urls(self, public_host: str | None = None) -> list[str]:
         """Links that pair a phone: the web client with the token after ``#`` (a fragment

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -22,10 +23,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["ensure_certificate", "fingerprint", "names_of"]
+__all__ = ["ensure_certificate", "fingerprint", "loopback_context", "names_of"]
 
 VALID_DAYS = 825
 RENEW_BEFORE = dt.timedelta(days=30)
+
+
+def loopback_context() -> ssl.SSLContext:
+    """For talking to this machine's own gateway on loopback: its certificate (self-signed, or
+    the user's own for another name) is not checked there."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _san(host: str) -> x509.GeneralName:
