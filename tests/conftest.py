@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from habla.supervisor import free_port
+from habla.supervisor import Runtime, free_port, running
 from habla_gateway import GatewayConfig, create_app
 from tests.browser_kit import UI_TOKEN, wait_until
 
@@ -37,3 +37,15 @@ def gateway_only(redis_url: str, pg_url: str) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def captioning_runtime(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Runtime]:
+    """The one-machine runtime's captioning path (no translation model, which on a small CPU
+    would only slow tests about ingest, speakers and ASR down), on the test servers."""
+    with running(
+        data_dir=tmp_path / "data",
+        extra_env={"REDIS_URL": redis_url, "DATABASE_URL": pg_url, "HABLA_LEASE_MS": "3000"},
+        services=("recorder", "ingest", "diarize", "asr", "gateway"),
+    ) as rt:
+        yield rt

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import redis
 
@@ -174,6 +175,32 @@ def test_trim_keeps_what_a_group_still_needs(bus: RedisBus) -> None:
     c.trim()
     p = partition_of("t", bus.partitions)
     assert bus.r.xlen(stream_key("audio.chunk", p)) <= 1
+
+
+def test_trim_survives_a_pending_entry_acked_between_its_two_reads(bus: RedisBus) -> None:
+    """XINFO GROUPS says a message is pending, the handler acks it, then XPENDING has no
+    oldest entry: trimming must use the group's mark, not crash the service (it did once,
+    mid-way through a 30-minute bench)."""
+    for i in range(5):
+        bus.publish(chunk("race", i))
+    p = partition_of("race", bus.partitions)
+    stream = stream_key("audio.chunk", p)
+    c = consumer(bus, lambda e: None, "w1")
+    c.maintain_leases()
+    delivered = bus.r.xreadgroup("ingest", "w1", {stream: ">"}, count=5)
+    ids = [entry_id for entry_id, _ in delivered[0][1]]
+    real_xpending = bus.r.xpending
+
+    def acked_meanwhile(name: str, group: str) -> Any:
+        bus.r.xack(name, group, *ids)  # the handler finished between XINFO and XPENDING
+        return real_xpending(name, group)
+
+    bus.r.xpending = acked_meanwhile  # type: ignore[method-assign]
+    try:
+        c.trim()
+    finally:
+        bus.r.xpending = real_xpending  # type: ignore[method-assign]
+    assert bus.r.xlen(stream) <= 1  # trimmed up to the group's last delivered entry
 
 
 def test_outbox_read_resumes_after_an_entry(bus: RedisBus) -> None:

@@ -21,7 +21,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-INFRA = ("redis", "postgres", "ollama")
+INFRA = ("redis", "postgres", "ollama", "prometheus", "grafana")
 APPS = {
     "ingest": "services/ingest/Dockerfile",
     "asr": "services/asr/Dockerfile",
@@ -123,6 +123,7 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def test_services(config: dict[str, Any]) -> None:
     assert set(config["services"]) == {*INFRA, *APPS}
     assert {"redis-data", "pg-data", "ollama-models", "habla-cache"} <= set(config["volumes"])
+    assert {"prometheus-data", "grafana-data"} <= set(config["volumes"])
 
 
 def test_apps_are_built_from_the_repo_root(config: dict[str, Any]) -> None:
@@ -199,8 +200,26 @@ def test_env_file_reaches_the_services(tmp_path: Path) -> None:
         "HABLA_TOKEN=s3cret\nHABLA_PORT=9000\nPOSTGRES_PASSWORD=pw\nASR_MODEL=medium\nLOG_LEVEL=DEBUG\n"
         "TRANSLATE_BACKEND=llamacpp\nTRANSLATE_MODEL=qwen2.5-coder-1.5b-bundled\nTRANSLATE_PARTIALS=false\n"
     )
+    env_file.write_text(
+        env_file.read_text()
+        + "GRAFANA_PORT=127.0.0.1:3001\nGRAFANA_ANONYMOUS=false\nGRAFANA_ADMIN_PASSWORD=gpw\n"
+        + "PROMETHEUS_RETENTION=90d\nHABLA_HTTPS=0\n"
+    )
     services = _config(env_file)["services"]
     assert services["gateway"]["environment"]["HABLA_TOKEN"] == "s3cret"
+    # Prometheus scrapes the gateway with the same token, over plain HTTP when the gateway serves that
+    assert services["prometheus"]["environment"]["HABLA_TOKEN"] == "s3cret"
+    assert str(services["prometheus"]["environment"]["HABLA_HTTPS"]) == "0"
+    assert "--storage.tsdb.retention.time=90d" in services["prometheus"]["command"]
+    grafana = services["grafana"]
+    assert _ports(grafana) == [("127.0.0.1", "3001", 3000)]
+    assert (
+        str(grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"]),
+        grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"],
+    ) == (
+        "false",
+        "gpw",
+    )
     assert [str(p["published"]) for p in services["gateway"]["ports"]] == ["9000"]
     assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "pw"
     assert services["recorder"]["environment"]["DATABASE_URL"] == "postgresql://habla:pw@postgres:5432/habla"
@@ -228,7 +247,7 @@ def test_images_are_pinned() -> None:
         stages = _stages(dockerfile)
         images += [base for base, _ in stages.values() if base not in stages]  # not FROM an earlier stage
     for image in images:
-        assert re.search(r":\d+\.\d+(\.\d+)?([-.\w]*)(@sha256:[0-9a-f]{64})?$", image), image
+        assert re.search(r":v?\d+\.\d+(\.\d+)?([-.\w]*)(@sha256:[0-9a-f]{64})?$", image), image
 
 
 def test_dependency_layer_lists_third_party_requirements_only() -> None:
@@ -309,3 +328,86 @@ def test_the_gateway_image_ships_the_web_client() -> None:
     assert (ROOT / "web" / "index.html").is_file()
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert not [p for p in ignored if p.strip("/*") == "web"]  # in the build context
+
+
+def _ports(service: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """A service's published ports as (host address or "", host port, container port)."""
+    ports = []
+    for p in service.get("ports", []):
+        if isinstance(p, dict):
+            ports.append((str(p.get("host_ip", "")), str(p["published"]), int(p["target"])))
+        else:  # docker-compose 1.29 writes one with an address as "ip:published:target/proto"
+            *host, published, target = str(p).split("/")[0].split(":")
+            ports.append((host[0] if host else "", published, int(target)))
+    return ports
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """A service's volumes as Compose resolved them: container path -> (source, read-only)."""
+    mounts = {}
+    for v in service.get("volumes", []):
+        if isinstance(v, dict):  # Compose v2
+            mounts[v["target"]] = (str(v.get("source", "")), bool(v.get("read_only")))
+        else:  # docker-compose 1.29: "source:target[:mode]"
+            source, target, *mode = str(v).split(":")
+            mounts[target] = (source, bool(mode) and "ro" in mode[0].split(","))
+    return mounts
+
+
+def test_prometheus_and_grafana_mount_the_repositorys_config_read_only(config: dict[str, Any]) -> None:
+    prometheus, grafana = config["services"]["prometheus"], config["services"]["grafana"]
+    expected = {
+        # service, container path -> the files it must hold (relative to the repository's folder)
+        ("prometheus", "/etc/habla"): ("infra/prometheus", ["prometheus.yml", "entrypoint.sh"]),
+        ("grafana", "/etc/grafana/provisioning/datasources"): (
+            "infra/grafana/provisioning/datasources",
+            ["prometheus.yml"],
+        ),
+        ("grafana", "/etc/grafana/provisioning/dashboards"): ("infra/grafana/provisioning/dashboards", ["habla.yml"]),
+        ("grafana", "/etc/grafana/dashboards/habla"): ("infra/grafana/dashboards", ["habla.json"]),
+    }
+    for (name, target), (folder, files) in expected.items():
+        source, read_only = _mounts(config["services"][name])[target]
+        assert Path(source).resolve() == ROOT / folder, (name, target, source)
+        assert read_only, (name, target)
+        for file in files:
+            assert (Path(source) / file).is_file(), (name, folder, file)
+    # the entrypoint and the config Prometheus reads: the mounted script, the tmpfs it writes to
+    assert prometheus["entrypoint"][-1] == "/etc/habla/entrypoint.sh"
+    assert "--config.file=/run/habla/prometheus.yml" in prometheus["command"]
+    assert prometheus["command"][0] == "/bin/prometheus"
+    assert "/run/habla" in prometheus["tmpfs"]
+    # their data on volumes of their own
+    assert _mounts(prometheus)["/prometheus"][0] == "prometheus-data"
+    assert _mounts(grafana)["/var/lib/grafana"][0] == "grafana-data"
+    assert grafana["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    assert prometheus["healthcheck"]["test"] and grafana["healthcheck"]["test"]
+
+
+def test_grafana_is_published_like_the_gateway_and_tells_nobody_outside(config: dict[str, Any]) -> None:
+    grafana = config["services"]["grafana"]
+    assert _ports(grafana) == [("", "3000", 3000)]
+    assert "ports" not in config["services"]["prometheus"]  # only Grafana reads it, inside the network
+    env = {k: str(v) for k, v in grafana["environment"].items()}
+    assert (env["GF_AUTH_ANONYMOUS_ENABLED"], env["GF_AUTH_ANONYMOUS_ORG_ROLE"]) == ("true", "Viewer")
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    for key in (
+        "GF_ANALYTICS_REPORTING_ENABLED",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES",
+        "GF_ANALYTICS_CHECK_FOR_PLUGIN_UPDATES",
+        "GF_ANALYTICS_FEEDBACK_LINKS_ENABLED",
+        "GF_NEWS_NEWS_FEED_ENABLED",
+        "GF_SNAPSHOTS_EXTERNAL_ENABLED",
+    ):
+        assert env[key] == "false", key
+    assert env["GF_SECURITY_DISABLE_GRAVATAR"] == env["GF_PLUGINS_PUBLIC_KEY_RETRIEVAL_DISABLED"] == "true"
+
+
+def test_the_gateways_ops_view_reads_every_consumer(config: dict[str, Any]) -> None:
+    services = config["services"]
+    raw = services["gateway"]["environment"]["GATEWAY_OPS_TARGETS"]
+    targets = dict(item.split("=", 1) for item in raw.split(","))
+    consumers = ("ingest", "diarize", "asr", "recorder", "vocab", "translate")
+    assert list(targets) == list(consumers)
+    for name, url in targets.items():
+        assert url == f"http://{name}:{services[name]['environment']['METRICS_PORT']}/metrics", name

@@ -9,8 +9,6 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,19 +16,14 @@ import pytest
 from habla.diarize_corpus import Conversation, change_precision_recall, count_speakers, three_speakers, two_speakers
 from habla.evaluation import default_speech_dir
 from habla.replay import Received, ReplayResult, replay_pcm
-from habla.supervisor import Runtime, running
+from habla.supervisor import Runtime
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Runtime]:
-    with running(
-        data_dir=tmp_path / "data",
-        extra_env={"REDIS_URL": redis_url, "DATABASE_URL": pg_url, "HABLA_LEASE_MS": "3000"},
-        services=("recorder", "ingest", "diarize", "asr", "gateway"),
-    ) as rt:
-        yield rt
+def runtime(captioning_runtime: Runtime) -> Runtime:
+    return captioning_runtime
 
 
 def hypothesis(res: ReplayResult) -> list[tuple[int, int, str]]:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from habla.evaluation import corpus_wer, cut_chunks_like_mediarecorder, encode_webm_opus, load_manifest
 from habla.replay import replay_chunks, replay_pcm
-from habla.supervisor import Runtime, running
+from habla.supervisor import Runtime
 from habla_common.eventlog import connect_pg
 from habla_ingest.adapters import decode_file
 
@@ -23,16 +21,8 @@ SILENCE = np.zeros(16000, dtype=np.int16)
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, redis_url: str, pg_url: str) -> Iterator[Runtime]:
-    # The captioning path only: these tests are about ingest and ASR, and on a small CPU the
-    # translation model beside them would only slow them down (tests/test_translate_e2e.py
-    # runs everything together).
-    with running(
-        data_dir=tmp_path / "data",
-        extra_env={"REDIS_URL": redis_url, "DATABASE_URL": pg_url, "HABLA_LEASE_MS": "3000"},
-        services=("recorder", "ingest", "diarize", "asr", "gateway"),
-    ) as rt:
-        yield rt
+def runtime(captioning_runtime: Runtime) -> Runtime:
+    return captioning_runtime
 
 
 def utterance_rows(url: str, session_id: str) -> list[tuple[int, str | None, str | None]]:

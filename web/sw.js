@@ -2,11 +2,12 @@
 // say so) or the phone is offline. Network first, so a new version shows at once when the
 // server answers; the API and the socket are never cached.
 
-const CACHE = "habla-shell-v6";
+const CACHE = "habla-shell-v7";
 const SHELL = [
   "./",
   "./index.html",
   "./style.css",
+  "./gate.css",
   "./history.css",
   "./study.css",
   "./app.js",

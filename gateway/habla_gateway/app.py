@@ -6,11 +6,16 @@ outbox reads (``XREAD BLOCK``) and the health check. REST opens a Postgres
 connection per request.
 
 The phone client (``web/``: plain HTML, CSS and ES modules, no build step) is served
-as static files at ``/``, after every API and socket route, without a token.
+as static files at ``/``, after every API and socket route, without a token; so are the ops
+page at ``/ops`` (its data, ``/api/ops``, needs the token) and its charting library at
+``/vendor/``. A task of the lifespan scrapes the metrics behind the ops page
+(:mod:`habla_gateway.ops`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import mimetypes
 import os
@@ -34,7 +39,8 @@ from habla_common.bus import RedisBus, connect_redis, redis_options
 from .config import GatewayConfig
 from .exports import create_export, export_file, export_status
 from .metrics import SESSIONS, metrics_endpoint
-from .outbox import Outbox
+from .ops import OpsMonitor, ops_data, ops_page, vendor_file
+from .outbox import Outbox, read_timeout_s
 from .rest import (
     delete_session,
     delete_voiceprint,
@@ -102,10 +108,16 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
         sync_client = await to_thread.run_sync(connect_redis, redis_url)
         bus = RedisBus(sync_client, config.partitions)
         await to_thread.run_sync(bus.ensure_topology)
-        async_client = aredis.Redis.from_url(redis_url, **redis_options(redis_url))
+        # an outbox read blocks up to outbox_block_ms: the socket must wait longer than that,
+        # or a reply that comes a moment late on a busy machine reads as a lost connection
+        async_client = aredis.Redis.from_url(
+            redis_url, **redis_options(redis_url), socket_timeout=read_timeout_s(config.outbox_block_ms)
+        )
         log.info("gateway ready (max frame %d bytes)", config.max_frame_bytes)
         capacity = Capacity(config.max_sockets)
         SESSIONS.set_function(lambda: capacity.active)
+        ops = OpsMonitor(config.ops_targets)
+        scraping = asyncio.create_task(ops.run(), name="ops")
         try:
             yield {
                 "config": config,
@@ -115,14 +127,21 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
                 "store": SessionStore(bus),
                 "outbox": Outbox(async_client, config.outbox_block_ms),
                 "capacity": capacity,
+                "ops": ops,
             }
         finally:
+            scraping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scraping
             await async_client.aclose()
             sync_client.close()
 
     routes = [
         Route("/api/health", health),
         Route("/metrics", metrics_endpoint),
+        Route("/api/ops", ops_data),
+        Route("/ops", ops_page),
+        Route("/vendor/{name}", vendor_file),
         Route("/api/sessions", list_sessions),
         Route("/api/sessions/{session_id}", get_session),
         Route("/api/sessions/{session_id}", delete_session, methods=["DELETE"]),

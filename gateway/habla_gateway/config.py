@@ -6,19 +6,49 @@
 which is where ``habla up`` finds it; the gateway image sets ``/app/web``).
 ``GATEWAY_TLS_CERT`` / ``GATEWAY_TLS_KEY`` (PEM files, both or neither) serve HTTPS: a phone
 records from its microphone only on an https:// page.
+``GATEWAY_OPS_TARGETS`` (comma-separated ``name=url``: each service's Prometheus endpoint) is
+what the ops view (:mod:`habla_gateway.ops`) scrapes besides the gateway's own metrics.
 """
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from habla_common.errors import ConfigError
 from habla_common.settings import env_float, env_int, env_str
 
-__all__ = ["GatewayConfig", "default_web_dir"]
+__all__ = ["GatewayConfig", "default_web_dir", "parse_ops_targets"]
 
 _SERVICE = "gateway"
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+
+
+def parse_ops_targets(value: str) -> tuple[tuple[str, str], ...]:
+    """``GATEWAY_OPS_TARGETS``: ``asr=http://127.0.0.1:9101/metrics,ingest=http://…`` as
+    ``((name, url), …)``; empty: none. ``gateway`` is the gateway's own registry, not a target."""
+    targets: list[tuple[str, str]] = []
+    for raw in value.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, url = (part.strip() for part in item.partition("="))
+        where = f"GATEWAY_OPS_TARGETS: {item!r}"
+        if not sep or not name or not url:
+            raise ConfigError(f"{where} is not name=url (e.g. asr=http://127.0.0.1:9101/metrics)")
+        if not _TARGET_NAME.match(name):
+            raise ConfigError(f"{where}: the name may hold letters, digits, '_', '.' and '-' only")
+        if name == "gateway":
+            raise ConfigError(f"{where}: the gateway's own metrics are always read; leave it out")
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{where}: the URL must be http:// or https:// with a host")
+        if any(name == seen for seen, _ in targets):
+            raise ConfigError(f"{where}: {name} is named twice")
+        targets.append((name, url))
+    return tuple(targets)
 
 
 def default_web_dir() -> str:
@@ -49,6 +79,8 @@ class GatewayConfig:
     web_dir: str = field(default_factory=default_web_dir)
     tls_cert: str = ""
     tls_key: str = ""
+    # the ops view's Prometheus endpoints besides the gateway's own: ((name, url), ...)
+    ops_targets: tuple[tuple[str, str], ...] = ()
 
     @property
     def https(self) -> bool:
@@ -90,6 +122,7 @@ class GatewayConfig:
             web_dir=env_str("GATEWAY_WEB_DIR", "") or default_web_dir(),
             tls_cert=env_str("GATEWAY_TLS_CERT", ""),
             tls_key=env_str("GATEWAY_TLS_KEY", ""),
+            ops_targets=parse_ops_targets(env_str("GATEWAY_OPS_TARGETS", "")),
         )
 
     def __repr__(self) -> str:  # never show the token

@@ -19,7 +19,7 @@ import redis.asyncio as aredis
 from habla_common.bus import Delivered, decode_entry
 from habla_contracts import ContractError, outbox_key
 
-__all__ = ["Outbox", "entry_key", "normalize_entry_id"]
+__all__ = ["Outbox", "entry_key", "normalize_entry_id", "read_timeout_s"]
 
 log = logging.getLogger("habla.gateway.outbox")
 
@@ -38,6 +38,12 @@ def entry_key(entry_id: str) -> tuple[int, int]:
 
 def _text(v: bytes | str) -> str:
     return v.decode() if isinstance(v, bytes) else v
+
+
+def read_timeout_s(block_ms: int) -> float:
+    """Socket timeout for a client whose reads block up to ``block_ms``: the block plus
+    room for a loaded machine (redis-py's default of 5 s equals the default block)."""
+    return block_ms / 1000 + 10.0
 
 
 class Outbox:

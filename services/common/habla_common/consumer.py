@@ -16,6 +16,11 @@ wait) with backoff; every delivery attempt is counted in Redis, so even a messag
 that crashes the whole process is counted across restarts; after
 ``max_deliveries`` attempts it is moved to ``<kind>.dead`` with the error and acked.
 
+Load shedding: with a :class:`~habla_common.shedding.LoadShedder`, each batch read is
+measured against the live audio (``received_at`` of its oldest message) and, when the
+consumer is behind, the ``best_effort`` kinds (live partials) the service's ``select``
+chose are thinned or acked without work; every other kind always goes through.
+
 Trimming: streams without a MAXLEN (audio in, finals) are trimmed to the oldest entry
 some group still needs, so a two-hour session keeps Redis memory flat.
 """
@@ -38,6 +43,7 @@ from habla_contracts import Event, UndecodableEvent, UnknownEventKind, dead_lett
 
 from .bus import Delivered, RedisBus, decode_entry
 from .metrics import DEAD_LETTERS, FAILURES, HANDLE_SECONDS, HANDLED, SKIPPED
+from .shedding import LoadShedder
 
 __all__ = ["Consumer", "GiveUp", "Handler", "Select", "consumer_name"]
 
@@ -82,6 +88,8 @@ class Consumer:
         batch: int = 64,
         retry_backoff_s: float = 0.2,
         trim_every_s: float = 30.0,
+        shed: LoadShedder | None = None,
+        best_effort: Sequence[str] = (),
     ) -> None:
         self.bus, self.r = bus, bus.r
         self.group, self.kinds, self.name = group, tuple(kinds), name
@@ -96,6 +104,7 @@ class Consumer:
         self._lost: set[int] = set()
         self._last_trim = time.monotonic()
         self.processed = 0
+        self.shed, self.best_effort = shed, frozenset(best_effort)
 
     # --- leases ----------------------------------------------------------------
 
@@ -168,6 +177,8 @@ class Consumer:
         """Read one batch from the held shards and handle it. Returns messages seen."""
         if not self.cursor:
             time.sleep(self.block_ms / 1000)
+            if self.shed is not None:
+                self.shed.observe((), time.time())  # holding no shard: nothing to be behind on
             return 0
         block = None if any(c != ">" for c in self.cursor.values()) else self.block_ms
         streams: Any = dict(self.cursor)
@@ -197,6 +208,9 @@ class Consumer:
                 except (UndecodableEvent, UnknownEventKind, KeyError) as e:
                     self._dead_letter(stream, entry_id.decode(), fields, f"undecodable: {e}")
         items.sort(key=lambda d: (d.event.session_id, d.event.seq))
+        now = time.time()
+        if self.shed is not None:  # how long the oldest message read has waited (0: nothing read)
+            self.shed.observe([d.event for d in items], now)
         chosen = items
         if self.select is not None and items:
             by_obj = {id(d.event): d for d in items}
@@ -206,10 +220,22 @@ class Consumer:
                 if id(d.event) not in kept:
                     self._ack(d.stream, d.entry_id)  # superseded: acked without work
                     SKIPPED.labels(self.group, d.event.KIND).inc()
+        if self.shed is not None and self.best_effort:
+            chosen = self._shed(self.shed, chosen, now)
         for d in chosen:
             if self._lost or not self._process(d):
                 break  # a lost shard's remaining messages are its new holder's
         return len(items)
+
+    def _shed(self, shed: LoadShedder, chosen: list[Delivered], now: float) -> list[Delivered]:
+        """Ack, without work, the best-effort messages the shedder refuses at its level."""
+        kept: list[Delivered] = []
+        for d in chosen:
+            if d.event.KIND in self.best_effort and not shed.keep(d.event, now):
+                self._ack(d.stream, d.entry_id)  # shed: counted by the shedder, not as skipped
+            else:
+                kept.append(d)
+        return kept
 
     def _process(self, d: Delivered) -> bool:
         """Handle one message until it succeeds or is dead-lettered. False if stopping."""
@@ -241,6 +267,8 @@ class Consumer:
                     return False
                 continue
             self._ack(d.stream, d.entry_id)
+            if self.shed is not None and d.event.KIND in self.best_effort:
+                self.shed.done(d.event, time.time())  # thinning counts from the end of this one
             self.processed += 1
             HANDLED.labels(self.group, d.event.KIND).inc()
             HANDLE_SECONDS.labels(self.group, d.event.KIND).observe(time.perf_counter() - started)
@@ -293,7 +321,8 @@ class Consumer:
                     mark = mark.decode() if isinstance(mark, bytes) else mark
                     if g["pending"]:
                         oldest = self.r.xpending(stream, gname)["min"]
-                        mark = oldest.decode() if isinstance(oldest, bytes) else oldest
+                        if oldest is not None:  # None: acked between the two reads; the mark stands
+                            mark = oldest.decode() if isinstance(oldest, bytes) else oldest
                     floor = mark if floor is None or _id_lt(mark, floor) else floor
                 if floor and floor != "0-0":
                     self.r.xtrim(stream, minid=floor, approximate=False)
@@ -319,7 +348,11 @@ class Consumer:
                     self.maintain_leases()
                 self.poll()
                 if time.monotonic() - self._last_trim > self.trim_every_s:
-                    self.trim()
+                    try:
+                        self.trim()
+                    except Exception as e:  # noqa: BLE001 - housekeeping must not stop the consumer
+                        log.warning("%s: trimming its streams failed, trying again later: %s", self.group, e)
+                        self._last_trim = time.monotonic()
         finally:
             keeper_stop.set()
             keeper.join()

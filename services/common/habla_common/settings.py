@@ -1,18 +1,20 @@
 """Configuration from the environment.
 
 Every key has a default that works on one machine. A service-prefixed key wins over
-the plain one (``ASR_REDIS_URL`` over ``REDIS_URL`` for the asr service).
+the plain one (``ASR_REDIS_URL`` over ``REDIS_URL`` for the asr service); for the
+``HABLA_``-prefixed load-shedding keys the service's own key drops that prefix
+(``ASR_SHED_THIN_S`` over ``HABLA_SHED_THIN_S``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "default_data_dir", "env_bool", "env_float", "env_int", "env_str"]
+__all__ = ["Settings", "ShedPolicy", "default_data_dir", "env_bool", "env_float", "env_int", "env_str", "habla_key"]
 
 
 def _lookup(key: str, service: str | None) -> str | None:
@@ -22,6 +24,14 @@ def _lookup(key: str, service: str | None) -> str | None:
             return v
     v = os.environ.get(key)
     return v if v not in (None, "") else None
+
+
+def habla_key(name: str, service: str | None) -> str:
+    """The key that sets ``HABLA_<name>`` for ``service``: ``<SERVICE>_<name>`` when that is
+    set (``ASR_SHED_THIN_S``), else ``HABLA_<name>``."""
+    if service and os.environ.get(f"{service.upper()}_{name}") not in (None, ""):
+        return f"{service.upper()}_{name}"
+    return f"HABLA_{name}"
 
 
 def env_str(key: str, default: str, service: str | None = None) -> str:
@@ -65,6 +75,66 @@ def default_data_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class ShedPolicy:
+    """When a consumer sheds best-effort work (see :mod:`habla_common.shedding`).
+
+    ``behind`` is how many seconds the consumer is behind the live audio. At or above
+    ``thin_at_s`` live partials are thinned to one per ``thin_interval_s`` per utterance;
+    at or above ``finals_only_at_s`` only finals are handled. A level is left, one step at a
+    time, once ``behind`` has stayed under ``recover`` x its entry threshold for ``hold_s``.
+    """
+
+    enabled: bool = True
+    thin_at_s: float = 2.0
+    finals_only_at_s: float = 5.0
+    thin_interval_s: float = 2.0
+    hold_s: float = 5.0
+    recover: float = 0.5
+
+    def __post_init__(self) -> None:
+        per_service = "(a <SERVICE>_SHED_… key overrides it for one service)"
+        if not self.thin_at_s > 0:
+            raise ConfigError(f"HABLA_SHED_THIN_S must be above 0 seconds, got {self.thin_at_s} {per_service}")
+        if not self.finals_only_at_s > self.thin_at_s:
+            raise ConfigError(
+                f"HABLA_SHED_FINALS_ONLY_S ({self.finals_only_at_s} s) must be above HABLA_SHED_THIN_S "
+                f"({self.thin_at_s} s) {per_service}"
+            )
+        if self.thin_interval_s < 0:
+            raise ConfigError(
+                f"HABLA_SHED_THIN_INTERVAL_S must be 0 or more seconds, got {self.thin_interval_s} {per_service}"
+            )
+        if self.hold_s < 0:
+            raise ConfigError(f"HABLA_SHED_HOLD_S must be 0 or more seconds, got {self.hold_s} {per_service}")
+        if not 0 < self.recover <= 1:
+            raise ConfigError(f"the shedding recover factor must be above 0 and at most 1, got {self.recover}")
+
+    @classmethod
+    def from_env(cls, service: str | None = None) -> ShedPolicy:
+        """``HABLA_SHED``, ``HABLA_SHED_THIN_S``, ``HABLA_SHED_FINALS_ONLY_S``,
+        ``HABLA_SHED_THIN_INTERVAL_S``, ``HABLA_SHED_HOLD_S``; ``<SERVICE>_SHED…`` wins.
+        A service whose input is already seconds old by design starts from its own defaults."""
+        own = _SHED_DEFAULTS.get(service or "", {})
+        d = cls(thin_at_s=own.get("thin_at_s", 2.0), finals_only_at_s=own.get("finals_only_at_s", 5.0))
+
+        def number(name: str, default: float) -> float:
+            return env_float(habla_key(name, service), default)
+
+        return cls(
+            enabled=env_bool(habla_key("SHED", service), d.enabled),
+            thin_at_s=number("SHED_THIN_S", d.thin_at_s),
+            finals_only_at_s=number("SHED_FINALS_ONLY_S", d.finals_only_at_s),
+            thin_interval_s=number("SHED_THIN_INTERVAL_S", d.thin_interval_s),
+            hold_s=number("SHED_HOLD_S", d.hold_s),
+        )
+
+
+# translate reads ASR's output, which on a laptop CPU comes seconds after the audio: its live
+# partials are worth translating for longer, and its finals turn express at 15 s (translate config)
+_SHED_DEFAULTS: dict[str, dict[str, float]] = {"translate": {"thin_at_s": 6.0, "finals_only_at_s": 12.0}}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Settings every service shares."""
 
@@ -78,6 +148,7 @@ class Settings:
     log_level: str
     metrics_port: int = 0  # 0: no metrics endpoint (habla_common.metrics)
     metrics_host: str = "127.0.0.1"
+    shed: ShedPolicy = field(default_factory=ShedPolicy)
 
     @classmethod
     def from_env(cls, service: str = "") -> Settings:
@@ -96,4 +167,5 @@ class Settings:
             log_level=env_str("LOG_LEVEL", "INFO", s),
             metrics_port=env_int("METRICS_PORT", 0, s),
             metrics_host=env_str("METRICS_HOST", "127.0.0.1", s),
+            shed=ShedPolicy.from_env(s),
         )

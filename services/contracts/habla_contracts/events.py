@@ -551,6 +551,7 @@ class TranslationFinal(Event):
     status: str = "ok"  # one of TRANSLATION_STATUSES
     attempts: int = 1
     reused: str = ""  # "" | partial | cache: what earlier work this final reused
+    express: bool = False  # late, so translated in one plain call (no corrections, no retries)
     model: str = ""
     translate_ms: int = 0
     speech_end_ms: int = 0  # copied from the transcript, for end-of-speech latency

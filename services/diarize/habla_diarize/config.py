@@ -27,6 +27,11 @@ service README for the sweep); change them only with the benchmark at hand.
 ``DIARIZE_WINDOW_MS``          pyannote only: analysis window length, default 1600 (resemblyzer's
                                is fixed at 1600 by its training).
 ``DIARIZE_STATE_TTL_S``        how long a session's speaker state is kept in Redis, default 7 days.
+``DIARIZE_CPU_THREADS``        torch CPU threads for the encoder, default 0 (torch's own choice:
+                               one per core).
+``DIARIZE_GPU_MEMORY_FRACTION`` share of each GPU's memory torch may take (0 < f ≤ 1; also
+                               ``HABLA_GPU_MEMORY_FRACTION``); unset, no cap. Read by
+                               :mod:`habla_common.limits`.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ class DiarizeConfig:
     hop_ms: int = 200
     window_ms: int = 1600
     state_ttl_s: int = 7 * 24 * 3600
+    cpu_threads: int = 0
 
     @classmethod
     def from_env(cls) -> DiarizeConfig:
@@ -79,6 +85,7 @@ class DiarizeConfig:
             hop_ms=env_int("DIARIZE_HOP_MS", d.hop_ms),
             window_ms=env_int("DIARIZE_WINDOW_MS", d.window_ms),
             state_ttl_s=env_int("DIARIZE_STATE_TTL_S", d.state_ttl_s),
+            cpu_threads=env_int("DIARIZE_CPU_THREADS", d.cpu_threads),
         )
         cfg.check()
         return cfg
@@ -102,6 +109,7 @@ class DiarizeConfig:
             ("DIARIZE_HOP_MS", self.hop_ms, 10),
             ("DIARIZE_WINDOW_MS", self.window_ms, 500),
             ("DIARIZE_STATE_TTL_S", self.state_ttl_s, 60),
+            ("DIARIZE_CPU_THREADS", self.cpu_threads, 0),
         ):
             if ivalue < low:
                 raise ConfigError(f"{key} must be at least {low}, got {ivalue}")

@@ -3,7 +3,9 @@
 ``python -m habla_diarize`` (or ``habla-diarize``): reads :class:`DiarizeConfig` from the
 environment, loads and warms up the speaker embedder, loads the stored voiceprints from
 the event log, then consumes ``speech.segmented``, ``asr.final``, ``speaker.renamed`` and
-``voiceprint.*`` as consumer group ``diarize`` until SIGTERM.
+``voiceprint.*`` as consumer group ``diarize`` until SIGTERM. Before the encoder loads,
+torch is capped to ``DIARIZE_CPU_THREADS`` threads and, on a GPU, to
+``DIARIZE_GPU_MEMORY_FRACTION`` of its memory (:mod:`habla_common.limits`).
 """
 
 from __future__ import annotations
@@ -91,11 +93,15 @@ def build(
 
 
 def main() -> None:
+    from habla_common.limits import cap_torch, gpu_memory_fraction
     from habla_common.service import run_consumer
     from habla_common.settings import Settings
 
     config = DiarizeConfig.from_env()  # a bad setting fails before Redis or the model is touched
+    fraction = gpu_memory_fraction("diarize")
     database_url = Settings.from_env("diarize").database_url
+    if config.backend != "none":  # the encoders run on torch
+        cap_torch(threads=config.cpu_threads, gpu_memory_fraction=fraction if config.device != "cpu" else None)
     run_consumer(service="diarize", group="diarize", kinds=KINDS, build=lambda bus: build(bus, config, database_url))
 
 

@@ -4,7 +4,7 @@ Latency budget for the first live caption on 2 CPU cores: the first window is cu
 ``INGEST_FIRST_WINDOW_MS`` after the speech onset, reaches ingest at most one
 MediaRecorder timeslice (250 ms) later, and a Whisper call takes 0.5-0.9 s:
 450 + 250 + 900 ms at worst, so the first window comes earlier than the following
-ones to keep onset-to-caption under the 1.5 s goal (bench/pipeline.py measures it).
+ones to keep onset-to-caption under the 1.5 s goal (`habla bench` measures it).
 """
 
 from __future__ import annotations

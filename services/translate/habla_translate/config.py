@@ -22,6 +22,14 @@ Keys (all optional; the defaults run on one laptop CPU with the bundled model):
 ``TRANSLATE_FALLBACK``         ``apertium`` (default; rule-based, used only when the model keeps
                                answering in the source language) or ``none``.
 ``TRANSLATE_TIMEOUT_S``        per-call timeout for Ollama, default 60.
+``TRANSLATE_EXPRESS_AFTER_S``  a final whose speech ended this many seconds ago or more (the stage
+                               fell behind) is translated in one plain call, without corrections
+                               or model retries, so the stage catches up (``express`` on the
+                               final); default 15, 0 = never.
+``TRANSLATE_RULES_AFTER_S``    a final this late (the stage is far behind) takes the rule-based
+                               translation (Apertium) when it passes the guard, the model only if
+                               not, so lag stays bounded on a machine that cannot keep up;
+                               default 60, 0 = never.
 ``TRANSLATE_MAX_SESSIONS``     sessions whose context is kept in memory, default 64.
 ``HABLA_CACHE_DIR``            default ``~/.cache/habla``.
 """
@@ -62,6 +70,8 @@ class TranslateConfig:
     retries: int = 2
     fallback: str = "apertium"
     timeout_s: float = 60.0
+    express_after_s: float = 15.0
+    rules_after_s: float = 60.0
     max_sessions: int = 64
     cache_dir: Path = Path("~/.cache/habla")
 
@@ -85,6 +95,8 @@ class TranslateConfig:
             retries=env_int("TRANSLATE_RETRIES", 2),
             fallback=env_str("TRANSLATE_FALLBACK", "apertium").lower(),
             timeout_s=env_float("TRANSLATE_TIMEOUT_S", 60.0),
+            express_after_s=env_float("TRANSLATE_EXPRESS_AFTER_S", 15.0),
+            rules_after_s=env_float("TRANSLATE_RULES_AFTER_S", 60.0),
             max_sessions=env_int("TRANSLATE_MAX_SESSIONS", 64),
             cache_dir=default_cache_dir(),
         )
@@ -109,6 +121,12 @@ class TranslateConfig:
         ):
             if number < least:
                 raise ConfigError(f"{key} must be at least {least}, got {number}")
+        for key, seconds in (
+            ("TRANSLATE_EXPRESS_AFTER_S", self.express_after_s),
+            ("TRANSLATE_RULES_AFTER_S", self.rules_after_s),
+        ):
+            if seconds < 0:
+                raise ConfigError(f"{key} must be 0 (never) or more seconds, got {seconds}")
         if self.timeout_s <= 0:
             raise ConfigError(f"TRANSLATE_TIMEOUT_S must be positive, got {self.timeout_s}")
         if not self.model.strip():

@@ -5,7 +5,9 @@
   the line corrects the one before); then exactly one :class:`TranslationFinal`, also
   for empty transcripts (``status="empty"``) and when the consumer gives up
   (``status="untranslated"``). Every few finals a :class:`TopicSummarized` refreshes
-  the context the prompt carries.
+  the context the prompt carries; while the service sheds load (it is behind the live
+  audio, :func:`habla_common.shedding.current_level`) that refresh waits for a final
+  handled at normal load.
 * ``asr.partial`` (:class:`TranscriptPartial`) -> a :class:`TranslationPartial` when the
   committed words grew; its English continues what was already shown.
 * ``term.saved`` (:class:`TermSaved`) -> saved idioms join the idiom database, saved words
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from habla_common.metrics import observe_stage
+from habla_common.shedding import current_level
 from habla_contracts import (
     CorrectionDetected,
     Event,
@@ -90,6 +93,7 @@ class TranslateHandler:
         saved_terms: Iterable[TermSaved] = (),
         revision: int = 0,
         clock: Callable[[], float] = time.perf_counter,
+        now: Callable[[], float] = time.time,
     ) -> None:
         """``revision`` > 0 re-translates from the log: only translations are published
         (the idioms, corrections and summaries of the live pass are facts already)."""
@@ -98,6 +102,7 @@ class TranslateHandler:
         self.config = config
         self.settings_lookup = settings_lookup
         self.clock = clock
+        self.now = now  # wall clock, as ``received_at``
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self.glossary: dict[str, tuple[GlossaryItem, Pattern]] = {}
         for term in saved_terms:
@@ -154,12 +159,18 @@ class TranslateHandler:
             summary=state.summary,
             glossary=self._glossary_for(event.text),
         )
-        result = self.interpreter.final(req, hits)
+        late_s = self._late_s(event)
+        late = self._past(late_s, self.config.express_after_s)
+        if late:
+            result = self.interpreter.express(req, hits, rules_first=self._past(late_s, self.config.rules_after_s))
+        else:
+            result = self.interpreter.final(req, hits)
         # the partial already had the model evaluate this very prompt up to the line's end
         same = last_partial is not None and last_partial.source.strip() == event.text.strip()
         reused = "partial" if same and not hits else ""
         self._publish_final(
-            publish, self._final_event(event, result, source, target, status=result.status, reused=reused)
+            publish,
+            self._final_event(event, result, source, target, status=result.status, reused=reused, express=late),
         )
         # earlier lines carry their speaker ("S2: ..."), so the model sees who answers whom;
         # the line being translated does not, keeping the prompt a live partial prefilled
@@ -167,7 +178,20 @@ class TranslateHandler:
         state.previous = corrections.Utterance(event.utterance_id, result.corrected, event.speaker)
         state.since_summary += 1
         if self.config.summary_every and state.since_summary >= self.config.summary_every:
-            self._summarize(event, state, publish if live else (lambda _e: None))
+            if current_level() > 0:  # behind the live audio: an optional LLM call waits
+                log.debug("topic summary of %s put off: shedding load", event.session_id)
+            else:
+                self._summarize(event, state, publish if live else (lambda _e: None))
+
+    def _late_s(self, event: TranscriptFinal) -> float:
+        """How long ago the final's speech ended (0: unknown, or a re-translation)."""
+        if self.revision != 0 or event.received_at <= 0:
+            return 0.0
+        return max(0.0, self.now() - event.received_at)
+
+    @staticmethod
+    def _past(late_s: float, after_s: float) -> bool:
+        return after_s > 0 and late_s >= after_s
 
     def _publish_final(self, publish: Publish, final: TranslationFinal) -> None:
         publish(final)
@@ -183,6 +207,7 @@ class TranslateHandler:
         *,
         status: str,
         reused: str = "",
+        express: bool = False,
     ) -> TranslationFinal:
         return TranslationFinal(
             event_id=derived_id("translation.final", event.event_id, self.revision),
@@ -202,6 +227,7 @@ class TranslateHandler:
             status=status,
             attempts=result.attempts if result else 0,
             reused=reused,
+            express=express,
             model=self.config.model_label,
             translate_ms=result.elapsed_ms if result else 0,
             speech_end_ms=event.speech_end_ms,

@@ -3,7 +3,9 @@
 ``python -m habla_translate`` (or ``habla-translate``): reads :class:`TranslateConfig`
 from the environment, loads the idiom database, the language guard and the model,
 warms them up, then consumes ``asr.final``, ``asr.partial`` and ``term.saved`` as
-consumer group ``translate`` until SIGTERM.
+consumer group ``translate`` until SIGTERM. Live partials are best-effort: when the
+service falls behind the live audio they are thinned, then dropped
+(:mod:`habla_common.shedding`), and the topic summary waits; finals never do.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from .idioms import IdiomDatabase
 from .interpreter import Interpreter
 from .llm import ChatModel, build_chat_model
 
-__all__ = ["KINDS", "bootstrap", "build", "build_interpreter", "main"]
+__all__ = ["BEST_EFFORT", "KINDS", "bootstrap", "build", "build_interpreter", "main"]
 
 log = logging.getLogger("habla.translate")
 
 KINDS = (TranscriptFinal.KIND, TranscriptPartial.KIND, TermSaved.KIND)
+BEST_EFFORT = (TranscriptPartial.KIND,)  # shed when behind; finals and saved terms never are
 
 
 class SettingsSource(Protocol):
@@ -122,6 +125,7 @@ def main() -> None:
         group="translate",
         kinds=KINDS,
         build=lambda bus: build(bus, config, database_url),
+        best_effort=BEST_EFFORT,
     )
 
 

@@ -169,6 +169,13 @@ def partial_messages(req: Request) -> list[Message]:
     return [Message("system", system_prompt(req.source, req.target)), Message("user", user)]
 
 
+def express_messages(req: Request) -> list[Message]:
+    """A final that is late: the translation alone, in one plain call (the catch-up path)."""
+    tgt = LANGUAGE_NAMES[req.target]
+    user = "\n\n".join([*_shared_prefix(req), *_hints(req), f"Give only the natural {tgt} translation of this line."])
+    return [Message("system", system_prompt(req.source, req.target)), Message("user", user)]
+
+
 def retry_messages(req: Request, previous: str) -> list[Message]:
     """The stricter second try after an answer in the wrong language or a copy."""
     src, tgt = LANGUAGE_NAMES[req.source], LANGUAGE_NAMES[req.target]

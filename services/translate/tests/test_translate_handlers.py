@@ -195,3 +195,51 @@ def test_a_retranslation_handler_only_publishes_translations(interpreter: Interp
     handler.on_final(final("Me importa un pepino.", 0), published.append)
     assert [type(e) for e in published] == [TranslationFinal]
     assert isinstance(published[0], TranslationFinal) and published[0].revision == revision
+
+
+def test_a_late_final_is_translated_in_one_express_call_and_keeps_its_idiom(interpreter: Interpreter) -> None:
+    """A final whose speech ended longer ago than TRANSLATE_EXPRESS_AFTER_S (the stage is
+    behind) goes through the one-call path: still translated by meaning, marked ``express``,
+    in less time than the full path takes for the same line."""
+    published: list[Event] = []
+    now = 1_000_000.0
+    handler = TranslateHandler(
+        interpreter, TranslateConfig(summary_every=0, express_after_s=15), Settings(), now=lambda: now
+    )
+    line = "Me importa un pepino lo que digan los vecinos."
+    fresh = TranscriptFinal(session_id="s1", utterance_id="u0", index=0, text=line, language="es", received_at=now - 3)
+    late = TranscriptFinal(session_id="s2", utterance_id="u0", index=0, text=line, language="es", received_at=now - 40)
+    handler.on_final(fresh, published.append)
+    handler.on_final(late, published.append)
+    full, express = [e for e in published if isinstance(e, TranslationFinal)]
+    print(f"\nfull {full.translation!r} ({full.translate_ms} ms)")
+    print(f"express {express.translation!r} ({express.translate_ms} ms)")
+    assert not full.express and express.express
+    assert express.status == "ok" and express.attempts == 1
+    assert NOT_CARING.search(express.translation), express.translation
+    assert "cucumber" not in express.translation.lower()
+    assert [i["canonical"] for i in express.idioms] == [i["canonical"] for i in full.idioms]
+    assert express.corrected == line and express.corrections == ()
+    # the idiom card is published for a late line too
+    assert sum(isinstance(e, IdiomDetected) for e in published) == 2
+
+
+def test_a_very_late_final_takes_the_rule_based_translation_so_lag_stays_bounded(interpreter: Interpreter) -> None:
+    """Past TRANSLATE_RULES_AFTER_S the stage cannot keep up with the model at all: the line
+    gets the rule-based translation at once (still English, still with its idiom card)."""
+    if interpreter.fallback is None:
+        pytest.skip("no rule-based fallback configured")
+    published: list[Event] = []
+    now = 1_000_000.0
+    config = TranslateConfig(summary_every=0, express_after_s=15, rules_after_s=30)
+    handler = TranslateHandler(interpreter, config, Settings(), now=lambda: now)
+    line = "Mañana vamos a estudiar en la biblioteca con los compañeros."
+    handler.on_final(
+        TranscriptFinal(session_id="s3", utterance_id="u0", index=0, text=line, language="es", received_at=now - 45),
+        published.append,
+    )
+    [card] = [e for e in published if isinstance(e, TranslationFinal)]
+    print(f"\nrules {card.translation!r} ({card.translate_ms} ms)")
+    assert card.express and card.status == "fallback" and card.attempts == 1
+    assert re.search(r"\blibrary\b", card.translation, re.IGNORECASE), card.translation
+    assert card.translate_ms < 5000
