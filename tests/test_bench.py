@@ -133,9 +133,11 @@ def test_bench_runs_real_sessions_and_compares_with_the_offline_transcriber(tmp_
     rep = raw["report"]
     assert rep["sessions"] == 2 and rep["mode"] == "realtime"
     assert rep["utterances"] >= 4
-    for stage in ("onset_to_first_caption", "speech_end_to_transcript"):
-        lat = rep["latency_s"][stage]
-        assert lat["n"] >= 4 and 0 < lat["p50"] < 30, (stage, lat)
+    # every utterance has its final; a live caption may be shed when asr is behind
+    finals, captions = rep["latency_s"]["speech_end_to_transcript"], rep["latency_s"]["onset_to_first_caption"]
+    assert finals["n"] == rep["utterances"] and 0 < finals["p50"] < 30, finals
+    assert captions["n"] >= 1 and 0 < captions["p50"] < 30, captions
+    assert rep["untranslated"] == 0 and rep["translations_by_path"] == {}  # translations were not asked for
     # every process was scraped, more than once
     services = {"ingest", "diarize", "asr", "recorder", "translate", "vocab", "gateway"}
     assert services <= set(rep["memory"]), rep["memory"]

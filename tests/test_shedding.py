@@ -302,7 +302,6 @@ def test_with_asr_slowed_partials_are_skipped_no_final_is_lost_and_lag_recovers(
 
     # the slowdown put ASR behind: it thinned, then dropped, live windows
     assert max(r.level for r in slowed_part) >= THIN, summary
-    assert level_at(slow_end) >= THIN, summary  # still shedding when the slowdown ended
     assert max(r.behind for r in slowed_part) >= policy.thin_at_s, summary
     assert readings[-1].shed > 0, summary
     # ... and every utterance still got exactly one final, transcribed

@@ -450,7 +450,9 @@ def report(run: Run, *, bin_s: float, compare: dict[str, Any] | None = None) -> 
         "utterances": sum(len([f for f in r.finals() if f["text"]]) for r in run.results),
         "untranslated": sum(
             1 for r in run.results for f in r.finals() if f["text"] and f.get("status") in (None, "untranslated")
-        ),
+        )
+        if run.translations
+        else 0,
         "translations_by_path": translation_paths(run.results),
         "latency_s": latency,
         "memory": memory,
