@@ -283,10 +283,10 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
 
     def scrape(self) -> Sample:
-        import ssl
+        from habla_common.tls import loopback_context
 
         sample = Sample(time.time() - self.t0)
-        ctx = ssl._create_unverified_context()  # the runtime's own loopback certificate, if any
+        ctx = loopback_context()  # the runtime's own certificate, if any
         for service, url in self.urls.items():
             req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
             try:

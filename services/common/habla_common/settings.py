@@ -114,8 +114,7 @@ class ShedPolicy:
         """``HABLA_SHED``, ``HABLA_SHED_THIN_S``, ``HABLA_SHED_FINALS_ONLY_S``,
         ``HABLA_SHED_THIN_INTERVAL_S``, ``HABLA_SHED_HOLD_S``; ``<SERVICE>_SHED…`` wins.
         A service whose input is already seconds old by design starts from its own defaults."""
-        own = _SHED_DEFAULTS.get(service or "", {})
-        d = cls(thin_at_s=own.get("thin_at_s", 2.0), finals_only_at_s=own.get("finals_only_at_s", 5.0))
+        d = _SHED_DEFAULTS.get(service or "") or cls()
 
         def number(name: str, default: float) -> float:
             return env_float(habla_key(name, service), default)
@@ -131,7 +130,7 @@ class ShedPolicy:
 
 # translate reads ASR's output, which on a laptop CPU comes seconds after the audio: its live
 # partials are worth translating for longer, and its finals turn express at 15 s (translate config)
-_SHED_DEFAULTS: dict[str, dict[str, float]] = {"translate": {"thin_at_s": 6.0, "finals_only_at_s": 12.0}}
+_SHED_DEFAULTS: dict[str, ShedPolicy] = {"translate": ShedPolicy(thin_at_s=6.0, finals_only_at_s=12.0)}
 
 
 @dataclass(frozen=True)

@@ -121,8 +121,7 @@ class Interpreter:
         status = "ok"
         if not verdict.ok and self.fallback is not None:
             attempts += 1
-            fallback_text = self._fallback(corrected, req)
-            fallback_verdict = self.guard.check(req.text, fallback_text, req.source, req.target)
+            fallback_text, fallback_verdict = self._ruled(corrected, req)
             if fallback_verdict.ok:
                 candidate, verdict, status = fallback_text, fallback_verdict, "fallback"
         if not verdict.ok:
@@ -146,8 +145,7 @@ class Interpreter:
         attempts = 0
         if rules_first and self.fallback is not None:
             attempts += 1
-            ruled = self._fallback(req.text, req)
-            verdict = self.guard.check(req.text, ruled, req.source, req.target)
+            ruled, verdict = self._ruled(req.text, req)
             if verdict.ok:
                 return self._result(req, req.text, [], ruled, idioms, "fallback", verdict, attempts, t0, hits)
         done = self.chat.chat(express_messages(req), max_tokens=24 + 3 * len(req.text.split()), stop=("\n",))
@@ -156,8 +154,7 @@ class Interpreter:
         attempts += 1
         if not verdict.ok and self.fallback is not None and not rules_first:
             attempts += 1
-            fallback_text = self._fallback(req.text, req)
-            fallback_verdict = self.guard.check(req.text, fallback_text, req.source, req.target)
+            fallback_text, fallback_verdict = self._ruled(req.text, req)
             if fallback_verdict.ok:
                 candidate, verdict, status = fallback_text, fallback_verdict, "fallback"
         if not verdict.ok:
@@ -200,6 +197,11 @@ class Interpreter:
             messages = retry_messages(req, previous)
         done = self.chat.chat(messages, max_tokens=48 + 4 * len(req.text.split()), stop=("\n",))
         return clean_line(done.text)
+
+    def _ruled(self, text: str, req: Request) -> tuple[str, Verdict]:
+        """The rule-based translation of ``text`` and the guard's verdict on it."""
+        ruled = self._fallback(text, req)
+        return ruled, self.guard.check(req.text, ruled, req.source, req.target)
 
     def _fallback(self, text: str, req: Request) -> str:
         assert self.fallback is not None
