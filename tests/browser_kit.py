@@ -55,6 +55,30 @@ def wait_js(page: Any, expression: str, timeout: float = 30, arg: Any = None) ->
     return wait_until(lambda: page.evaluate(expression, arg), timeout, expression, page)
 
 
+# Select characters [from, to) of the text of the element a CSS selector names, as a finger's
+# long-press and drag would: page.evaluate(SELECT_TEXT, [selector, from, to]) -> the selection.
+SELECT_TEXT = """([selector, from, to]) => {
+  const root = document.querySelector(selector);
+  root.scrollIntoView({block: 'center'});
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const points = [];
+  let seen = 0;
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    for (const [k, at] of [[0, from], [1, to]]) {
+      if (points[k] === undefined && at >= seen && at <= seen + n.length) points[k] = [n, at - seen];
+    }
+    seen += n.length;
+  }
+  const range = document.createRange();
+  range.setStart(...points[0]);
+  range.setEnd(...points[1]);
+  const sel = document.getSelection();
+  sel.removeAllRanges();
+  sel.addRange(range);
+  return sel.toString();
+}"""
+
+
 @contextmanager
 def phone(mic_wav: Path | None = None, extra_args: list[str] | None = None) -> Iterator[Any]:
     """A page in a 360×800 phone viewport; ``mic_wav`` plays once into its microphone."""

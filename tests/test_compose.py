@@ -28,6 +28,7 @@ APPS = {
     "diarize": "services/diarize/Dockerfile",
     "recorder": "services/recorder/Dockerfile",
     "vocab": "services/vocab/Dockerfile",
+    "tts": "services/tts/Dockerfile",
     "gateway": "gateway/Dockerfile",
     "translate": "services/translate/Dockerfile",
     "worker": "services/translate/Dockerfile",
@@ -41,6 +42,7 @@ MODULES = {
     "diarize": "habla_diarize",
     "recorder": "habla_recorder",
     "vocab": "habla_vocab",
+    "tts": "habla_tts",
     "gateway": "habla_gateway",
     "translate": "habla_translate",
     "worker": "habla.worker",
@@ -407,7 +409,7 @@ def test_the_gateways_ops_view_reads_every_consumer(config: dict[str, Any]) -> N
     services = config["services"]
     raw = services["gateway"]["environment"]["GATEWAY_OPS_TARGETS"]
     targets = dict(item.split("=", 1) for item in raw.split(","))
-    consumers = ("ingest", "diarize", "asr", "recorder", "vocab", "translate")
+    consumers = ("ingest", "diarize", "asr", "recorder", "vocab", "translate", "tts")
     assert list(targets) == list(consumers)
     for name, url in targets.items():
         assert url == f"http://{name}:{services[name]['environment']['METRICS_PORT']}/metrics", name

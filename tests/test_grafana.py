@@ -48,7 +48,7 @@ GRAFANA = ROOT / "infra" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "habla.json"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "prometheus.yml"
 # The compose services that serve /metrics on METRICS_PORT (the worker runs rq jobs, no consumer).
-CONSUMERS = ("ingest", "diarize", "asr", "recorder", "vocab", "translate")
+CONSUMERS = ("ingest", "diarize", "asr", "recorder", "vocab", "translate", "tts")
 
 # Series Prometheus itself adds to every target.
 PROMETHEUS_OWN = {

@@ -72,7 +72,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, module_redis: str, module_
     with running(
         data_dir=tmp_path_factory.mktemp("web") / "data",
         extra_env={"REDIS_URL": module_redis, "DATABASE_URL": module_pg, "HABLA_LEASE_MS": "3000"},
-        services=("recorder", "ingest", "diarize", "asr", "translate", "gateway"),
+        services=("recorder", "ingest", "diarize", "asr", "translate", "tts", "gateway"),
     ) as rt:
         yield rt
 
@@ -374,9 +374,17 @@ def test_live_card_becomes_the_final_card_with_translation_and_idioms(
         assert idiom_card is not None
         idiom_card.evaluate("e => e.scrollIntoView({block: 'start'})")
         page.screenshot(path=str(artifacts / "phone-final-card.png"))
-        # every final translation of the session was read aloud (speech synthesis)
-        spoken = page.evaluate("window.habla.app.spoken || 0")
-        assert spoken >= len(page.query_selector_all(".card.final")), spoken
+        # every final translation of the session was read aloud: the tts stage's audio, played on the phone
+        try:
+            wait_js(
+                page,
+                "new Set(window.habla.spoken.map(s => s.spokenId)).size >= "
+                "document.querySelectorAll('.card.final').length",
+                60,
+            )
+        except AssertionError as e:
+            voice = page.evaluate("({spoken: window.habla.spoken, skipped: window.habla.voice.skipped})")
+            raise AssertionError(f"{e}; played and skipped: {voice}") from e
 
         # Save on the idiom card: the card says Saved, and the term reaches the session's read model
         idiom_card = page.query_selector_all(".card.final:has(.idiom-card)")[-1]

@@ -6,15 +6,32 @@
 // The History and Study pages are their own modules (history.js, study.js), shown by the
 // hash route (#/live, #/history, #/history/<session id>, #/study); listening goes on while
 // another page is open.
+//
+// Habla speaks (speech.js): the session's `tts.audio` sentences play as they arrive, and while
+// they play the microphone sends silence (same chunk cadence and indices), so Habla does not
+// hear itself. The speaker button sets the session's `speak` setting (auto / on / off).
+// Practice mode (Chat / Class / Practice) sends a topic and shows the partner's cards.
 
 import { Api } from "./api.js";
 import { MicError, Microphone, micUnavailable } from "./audio.js";
 import { Link } from "./connection.js";
 import { Keep } from "./keep.js";
 import { createHistory } from "./history.js";
-import { View } from "./render.js";
+import { View, levelEvidence } from "./render.js";
 import { selectedTerm, watchSelection } from "./selection.js";
-import { applyEvent, applyFrame, createState, languages, savedKey, session, settled } from "./state.js";
+import { Voice } from "./speech.js";
+import {
+  applyEvent,
+  applyFrame,
+  createState,
+  languages,
+  replyId,
+  savedKey,
+  session,
+  settled,
+  speaksAloud,
+  speechPending,
+} from "./state.js";
 import { createStudy } from "./study.js";
 
 const $ = (id) => document.getElementById(id);
@@ -39,13 +56,28 @@ const store = {
   set mode(value) {
     localStorage.setItem("habla.mode", value);
   },
+  /** What Habla speaks aloud: "auto" (what is said to someone in Spanish), "on" (every translation too), "off". */
   get speak() {
-    return localStorage.getItem("habla.speak") === "1";
+    const v = localStorage.getItem("habla.speak");
+    if (v === "1") return "on"; // the earlier on/off switch of the browser's voice
+    return v === "on" || v === "off" ? v : "auto";
   },
   set speak(value) {
-    localStorage.setItem("habla.speak", value ? "1" : "0");
+    localStorage.setItem("habla.speak", value);
+  },
+  /** Practice mode: what the learner wants to talk about ("" = the partner picks). */
+  get topic() {
+    return localStorage.getItem("habla.topic") || "";
+  },
+  set topic(value) {
+    localStorage.setItem("habla.topic", value);
   },
 };
+
+/** Practice is in Spanish: the direction its sessions use, whatever ES→EN / EN→ES says. */
+function sessionDirection() {
+  return store.mode === "practice" ? "es-en" : store.direction;
+}
 
 const state = createState();
 const app = {
@@ -58,17 +90,32 @@ const app = {
   stick: true, // follow the newest card
   announced: new Set(),
   metrics: {}, // epoch ms: micStartedAt, firstChunkAt (for the browser tests)
+  capture: { chunks: 0, silenced: 0 }, // microphone chunks sent, and those sent as silence (Habla speaking)
   screen: "loading",
 };
-const view = new View($("cards"), { onSave: saveIdiom, onRename: openRename });
-// for debugging and the browser tests: the state, and a way to show event frames
+const view = new View($("cards"), { onSave: saveIdiom, onRename: openRename, onLevel: explainLevel });
+const voice = new Voice({ onChange: speakingChanged, onBlocked: speakingBlocked });
+// for debugging and the browser tests: the state, a way to show event frames (handled as if they
+// came live on a session's socket), and what was spoken aloud
 window.habla = {
   state,
   app,
+  voice,
+  get spoken() {
+    return voice.played;
+  },
   feed(sessionId, frame) {
-    if (applyFrame(state, sessionId, frame)) schedule();
+    onFrame(sessionId, frame, true);
   },
 };
+
+/** An event frame of a session: into the state; a live `tts.audio` to the voice. */
+function onFrame(sessionId, frame, live) {
+  voice.note(frame.id);
+  if (!applyFrame(state, sessionId, frame)) return; // seen before: never shown or spoken twice
+  if (frame.kind === "tts.audio") voice.offer(frame, { live, muted: store.speak === "off" });
+  schedule();
+}
 
 // --- pairing and full-screen states -------------------------------------------------
 
@@ -175,10 +222,10 @@ function render() {
   $("empty").hidden = $("cards").childElementCount > 0;
   for (const id of touched) {
     const c = state.cards.get(id);
-    if (c && c.translation && c.translation.translation && !c.hidden && !app.announced.has(id)) {
+    const said = c && !c.hidden ? (c.kind === "tutor" ? c.reply : c.translation && c.translation.translation) : "";
+    if (said && !app.announced.has(id)) {
       app.announced.add(id);
-      $("announce").textContent = c.translation.translation;
-      if (store.speak && ownLink(c.sessionId)) speak(c.translation.translation, languages(state, c)[1]);
+      $("announce").textContent = said;
     }
   }
   while (state.notes.length) toast(state.notes.shift());
@@ -256,7 +303,15 @@ function updateStatus() {
 }
 
 function setMic(stateName, text) {
-  setPill("mic", stateName, text);
+  app.micPill = [stateName, text];
+  refreshMic();
+}
+
+/** The mic pill: its own state, or "Speaking…" while the microphone sends silence for Habla's voice. */
+function refreshMic() {
+  const [stateName, text] = app.micPill || ["off", "Mic off"];
+  if (voice.speaking && app.listening) setPill("mic", "speaking", "Speaking…");
+  else setPill("mic", stateName, text);
 }
 
 async function keepAwake(on) {
@@ -332,26 +387,62 @@ function micMuted(muted) {
   else micResumed();
 }
 
-// --- speaking translations aloud (the browser's speech synthesis) ----------------------
+// --- Habla speaking: the session's spoken audio, and the speaker button -----------------
+// The speaker button shows whether Habla speaks in the chosen direction and mode: "auto" (the
+// default) speaks what is said to someone in Spanish (EN→ES translations, the practice partner),
+// so it shows on there and off in ES→EN. A tap flips what you hear: to "on" or "off" where auto
+// would not, back to "auto" where it would. While Habla speaks, a tap (or one on the "speaking"
+// bar) stops it instead.
 
-const VOICE_LANG = { en: "en-US", es: "es-ES" };
+const SPEAK_NOTES = {
+  auto: "Habla speaks what is said to someone in Spanish (EN→ES translations, your practice partner).",
+  on: "Habla speaks every translation, English ones too.",
+  off: "Habla stays silent.",
+};
 
-function speak(text, lang) {
-  if (!("speechSynthesis" in window) || !text) return;
-  const u = new SpeechSynthesisUtterance(text);
-  u.lang = VOICE_LANG[lang] || lang;
-  const voice = speechSynthesis.getVoices().find((v) => v.lang && v.lang.toLowerCase().startsWith(lang));
-  if (voice) u.voice = voice;
-  app.spoken = (app.spoken || 0) + 1;
-  speechSynthesis.speak(u);
+function speakingNow() {
+  return speaksAloud(store.speak, store.mode, sessionDirection());
 }
 
 $("speak").addEventListener("click", () => {
-  store.speak = !store.speak;
-  if (!store.speak && "speechSynthesis" in window) speechSynthesis.cancel();
-  toast(store.speak ? "Translations are read aloud." : "Translations are not read aloud.");
-  syncControls();
+  voice.unlock(); // a user gesture: audio may play from now on
+  if (voice.speaking) {
+    voice.stop();
+    return;
+  }
+  const on = speakingNow();
+  const auto = speaksAloud("auto", store.mode, sessionDirection());
+  store.speak = on === auto ? (on ? "off" : "on") : "auto";
+  if (!speakingNow()) voice.stop();
+  changeSetting({ speak: store.speak });
+  toast(SPEAK_NOTES[store.speak]);
 });
+
+$("speaking").addEventListener("click", () => voice.stop());
+
+/** The voice started or stopped speaking (or moved to another text). */
+function speakingChanged() {
+  const item = voice.current;
+  document.body.dataset.speaking = String(Boolean(item));
+  $("speaking").hidden = !item;
+  view.markSpeaking(!item ? "" : item.spokenKind === "tutor.replied" ? replyId(item.utteranceId) : item.utteranceId);
+  refreshMic();
+  syncControls();
+  if (app.stick) toBottom();
+}
+
+let blockedNoted = false;
+
+function speakingBlocked() {
+  if (blockedNoted) return;
+  blockedNoted = true;
+  toast("The browser held back Habla's voice: tap the speaker button once to allow it.");
+}
+
+function explainLevel(reply) {
+  const evidence = levelEvidence(reply.levelEvidence);
+  toast(`Your level: ${reply.level}, estimated from your lines so far${evidence ? ` (${evidence})` : ""}.`);
+}
 
 /** The link of a session this page recorded (live, or ended and finishing), if any. */
 function ownLink(sessionId) {
@@ -409,7 +500,20 @@ function syncControls() {
   for (const b of $("mode").querySelectorAll("button")) {
     b.setAttribute("aria-pressed", String(b.dataset.mode === store.mode));
   }
-  $("speak").setAttribute("aria-pressed", String(store.speak));
+  const practice = store.mode === "practice";
+  document.body.dataset.practice = String(practice);
+  $("direction").hidden = practice;
+  $("topic-form").hidden = !practice;
+  const speak = $("speak");
+  const on = speakingNow();
+  speak.setAttribute("aria-pressed", String(on));
+  speak.dataset.speak = store.speak;
+  speak.classList.toggle("talking", voice.speaking);
+  const label = voice.speaking
+    ? "Stop speaking"
+    : `Habla speaks aloud: ${store.speak === "auto" ? `automatic, ${on ? "on" : "off"} here` : store.speak}`;
+  speak.setAttribute("aria-label", label);
+  speak.title = label;
   const s = app.link && app.link.sessionId ? state.sessions.get(app.link.sessionId) : null;
   document.body.dataset.sessionDirection = (s && s.direction) || "";
   document.body.dataset.sessionMode = (s && s.mode) || "";
@@ -426,8 +530,39 @@ for (const b of $("direction").querySelectorAll("button")) {
   b.addEventListener("click", () => changeSetting({ direction: b.dataset.direction }));
 }
 for (const b of $("mode").querySelectorAll("button")) {
-  b.addEventListener("click", () => changeSetting({ mode: b.dataset.mode }));
+  b.addEventListener("click", () => {
+    const mode = b.dataset.mode;
+    const was = store.mode;
+    if (mode === was) return;
+    if (mode === "practice") {
+      // practice is in Spanish; the topic is optional ("" lets the partner choose)
+      changeSetting({ mode, direction: "es-en", topic: store.topic });
+      if (!store.topic) $("topic").focus();
+    } else if (was === "practice") {
+      changeSetting({ mode, direction: store.direction }); // back to the direction chosen before
+    } else {
+      changeSetting({ mode });
+    }
+  });
 }
+
+/** The practice topic: one line, sent when it changes (Enter, or leaving the field). */
+function topicChanged() {
+  const topic = $("topic").value.replace(/\s+/g, " ").trim().slice(0, 200);
+  $("topic").value = topic;
+  if (topic === store.topic) return;
+  store.topic = topic;
+  if (app.link) app.link.changeSettings({ topic });
+  toast(topic ? `Practice topic: ${topic}` : "No topic: your partner picks one.");
+}
+
+$("topic").value = store.topic;
+$("topic").addEventListener("change", topicChanged);
+$("topic-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  topicChanged();
+  $("topic").blur();
+});
 
 // --- listening --------------------------------------------------------------------------
 
@@ -461,16 +596,17 @@ function newLink(resume) {
   const link = new Link({
     url: wsUrl(),
     token: store.token,
-    settings: { direction: store.direction, mode: store.mode },
+    settings: { direction: sessionDirection(), mode: store.mode, speak: store.speak, topic: store.topic },
     keep,
     resume,
-    onEvent: (frame) => {
-      if (applyFrame(state, link.sessionId, frame)) schedule();
-    },
+    // a session restored after a reload replays its events: shown, never spoken again
+    onEvent: (frame) => onFrame(link.sessionId, frame, !resume),
     onReady: (ready) => {
       const s = session(state, ready.session_id);
       s.direction = s.direction || ready.direction;
       s.mode = s.mode || ready.mode;
+      s.speak = s.speak || ready.speak || null;
+      if (typeof ready.topic === "string" && !s.topic) s.topic = ready.topic;
       recording.set(ready.session_id);
       schedule();
     },
@@ -512,11 +648,20 @@ async function startListening() {
     onChunk: (pcm) => {
       if (!app.metrics.firstChunkAt) app.metrics.firstChunkAt = Date.now();
       micChunk();
-      link.push(pcm);
+      app.capture.chunks++;
+      // Habla's own voice must not go back in (transcribed, and answered in practice mode):
+      // while it speaks the chunk goes out as silence, same length, same index
+      if (voice.silencing()) {
+        app.capture.silenced++;
+        link.push(new ArrayBuffer(pcm.byteLength));
+      } else {
+        link.push(pcm);
+      }
     },
     onMuted: micMuted,
     onLevel: (peak) => {
-      $("level-bar").style.transform = `scaleX(${Math.min(1, peak * 1.6).toFixed(2)})`;
+      const shown = voice.silencing() ? 0 : peak;
+      $("level-bar").style.transform = `scaleX(${Math.min(1, shown * 1.6).toFixed(2)})`;
     },
     onEnded: () => {
       toast("The microphone was taken away (another app or device).");
@@ -572,12 +717,20 @@ async function stopListening({ keepLink = true } = {}) {
   updateStatus();
 }
 
-/** An ended session keeps its socket until its last cards are final and translated. */
+/**
+ * An ended session keeps its socket until its last cards are final and translated, and their
+ * spoken audio has come (for at most 30 s more: speech is best-effort).
+ */
 function retire(link) {
   app.viewers.add(link);
   const deadline = Date.now() + 180000;
+  let settledAt = 0;
   const timer = setInterval(() => {
-    const done = link.sessionId ? settled(state, link.sessionId) : link.state === "closed";
+    let done = link.sessionId ? settled(state, link.sessionId) : link.state === "closed";
+    if (done && link.sessionId) {
+      settledAt = settledAt || Date.now();
+      done = !speechPending(state, link.sessionId) || Date.now() - settledAt > 30000;
+    }
     if (done || Date.now() > deadline || link.state === "unauthorized") {
       clearInterval(timer);
       link.close();
@@ -601,7 +754,11 @@ function updateStart() {
   document.body.dataset.listening = String(app.listening);
 }
 
-$("start").addEventListener("click", () => (app.listening ? stopListening() : startListening()));
+$("start").addEventListener("click", () => {
+  voice.unlock(); // a user gesture: Habla's voice may play from now on
+  if (app.listening) stopListening();
+  else startListening();
+});
 
 // --- saving an idiom --------------------------------------------------------------------
 
@@ -697,6 +854,13 @@ async function restoreRecording() {
 watchSelection($("cards"), async (selected) => {
   const { text, sessionId } = selected;
   const term = selectedTerm(selected);
+  const reply = state.cards.get(selected.utteranceId);
+  if (reply && reply.kind === "tutor") {
+    // words of the partner's reply: no recorded line of the session holds them, so the reply
+    // itself goes with them as the sentence they were met in
+    term.utterance_id = "";
+    term.example = reply.reply;
+  }
   const link = ownLink(sessionId);
   try {
     if (!(link && link.save(term))) await api.saveTerm(sessionId, term);

@@ -5,8 +5,9 @@ export const CHUNK_MS = 250;
 export const SAMPLE_RATE = 16000;
 
 // Whisper does best on the plain signal: no echo cancelling or noise suppression (both
-// smear distant speech, and nothing is played back while listening); automatic gain
-// keeps a teacher across the room audible.
+// smear distant speech; while Habla speaks, app.js sends silence in place of the captured
+// chunks rather than relying on echo cancelling); automatic gain keeps a teacher across the
+// room audible.
 const CONSTRAINTS = {
   audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: true },
 };

@@ -22,7 +22,8 @@ export class Link {
    * @param {object} o
    * @param {string} o.url ws(s)://host/ws
    * @param {string} o.token
-   * @param {{direction: string, mode: string, title?: string}} o.settings
+   * @param {{direction: string, mode: string, speak?: string, topic?: string, title?: string}} o.settings
+   *   (`topic` is sent in practice mode only)
    * @param {(frame: object) => void} o.onEvent every event frame of the session
    * @param {(status: object) => void} o.onStatus connection state changed
    * @param {(ready: object) => void} [o.onReady]
@@ -120,6 +121,8 @@ export class Link {
       mode: this.settings.mode,
       source: "live",
     };
+    if (this.settings.speak) frame.speak = this.settings.speak;
+    if (this.settings.mode === "practice" && typeof this.settings.topic === "string") frame.topic = this.settings.topic;
     if (this.sessionId) {
       frame.session_id = this.sessionId;
       if (this.lastEventId) frame.last_event_id = this.lastEventId;
@@ -321,7 +324,7 @@ export class Link {
     this.o.onStatus(this.status());
   }
 
-  /** Change direction and/or mode: now if connected, else with the next session.start. */
+  /** Change direction, mode, speak and/or topic: now if connected, else with the next session.start. */
   changeSettings(change) {
     Object.assign(this.settings, change);
     if (this.endSent) return;

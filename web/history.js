@@ -17,8 +17,8 @@ import { sourceRuns } from "./state.js";
 const PAGE_SIZE = 20;
 const DIRECTIONS = { "es-en": "ES→EN", "en-es": "EN→ES", auto: "Auto" };
 const DIRECTION_WORDS = { "es-en": "Spanish to English", "en-es": "English to Spanish", auto: "either language" };
-const MODES = { conversation: "Chat", classroom: "Class" };
-const MODE_WORDS = { conversation: "conversation", classroom: "classroom" };
+const MODES = { conversation: "Chat", classroom: "Class", practice: "Practice" };
+const MODE_WORDS = { conversation: "conversation", classroom: "classroom", practice: "speaking practice" };
 const SPEEDS = [1, 0.75, 0.5]; // slower, for a learner following along
 const enc = encodeURIComponent;
 
@@ -697,7 +697,9 @@ export function createHistory(root, ctx) {
 
     let flag = null;
     let target;
-    if (!t) {
+    if (!t && s.mode === "practice") {
+      target = null; // the learner's own line in practice: answered by the partner, not translated
+    } else if (!t) {
       flag = el("span", { class: "flag warn", text: "not translated" });
       target = el("p", { class: "target missing", text: "No translation was stored for this line." });
     } else if (t.status === "untranslated" || (!t.text && t.status !== "empty")) {

@@ -63,9 +63,19 @@ const STAGES = {
   speech_end_to_asr_final: "end → asr final",
   window_to_translation_partial: "window → rough translation",
   speech_end_to_translation_final: "end → translation final",
+  speech_end_to_first_audio: "end → first spoken audio",
+  speech_end_to_tutor_reply: "end → practice reply",
+  speech_end_to_audio_delivered: "end → spoken audio on phone",
 };
-const PHONE_STAGES = Object.keys(STAGES).slice(0, 4);
-const SERVICE_STAGES = Object.keys(STAGES).slice(4);
+// what the phone sees (the first stage is asr's, but it is the caption the user waits for)
+const PHONE_STAGES = [
+  "onset_to_first_partial",
+  "window_to_partial_delivered",
+  "speech_end_to_transcript_delivered",
+  "speech_end_to_translation_delivered",
+  "speech_end_to_audio_delivered",
+];
+const SERVICE_STAGES = Object.keys(STAGES).filter((s) => !PHONE_STAGES.includes(s));
 
 // Grafana's classic palette; each name keeps its colour across every chart
 const PALETTE = ["#73bf69", "#f2cc0c", "#5794f2", "#ff780a", "#b877d9", "#37872d", "#fade2a", "#8ab8ff", "#f2495c", "#1f60c4"];
@@ -76,12 +86,14 @@ const FIXED = {
   asr: "#5794f2",
   translate: "#ff780a",
   vocab: "#fade2a",
+  tts: "#f2495c",
   gateway: "#f2cc0c",
   worker: "#9fa7b3",
   [PHONE_STAGES[0]]: "#73bf69",
   [PHONE_STAGES[1]]: "#8ab8ff",
   [PHONE_STAGES[2]]: "#5794f2",
   [PHONE_STAGES[3]]: "#ff780a",
+  [PHONE_STAGES[4]]: "#f2495c",
   [SERVICE_STAGES[0]]: "#8ab8ff",
   [SERVICE_STAGES[1]]: "#5794f2",
   [SERVICE_STAGES[2]]: "#fade2a",
@@ -94,7 +106,7 @@ function colour(name) {
 }
 
 // processes in the order audio flows through them (others after, by name)
-const FLOW = ["gateway", "ingest", "diarize", "asr", "translate", "recorder", "vocab", "worker"];
+const FLOW = ["gateway", "ingest", "diarize", "asr", "translate", "tts", "recorder", "vocab", "worker"];
 const flowRank = (name) => (FLOW.includes(name) ? FLOW.indexOf(name) : FLOW.length);
 
 /** Each key of `pick(point)` (an object) as a line: [{key, values}], in the pipeline's order. */

@@ -2,7 +2,7 @@
 // say so) or the phone is offline. Network first, so a new version shows at once when the
 // server answers; the API and the socket are never cached.
 
-const CACHE = "habla-shell-v7";
+const CACHE = "habla-shell-v8";
 const SHELL = [
   "./",
   "./index.html",
@@ -18,6 +18,7 @@ const SHELL = [
   "./selection.js",
   "./state.js",
   "./render.js",
+  "./speech.js",
   "./connection.js",
   "./keep.js",
   "./audio.js",

@@ -54,6 +54,7 @@ from .rest import (
     rename_speaker,
 )
 from .sessions import SessionStore
+from .speech import stream_audio, stream_ws
 from .vocab import delete_item, due_cards, get_item, item_clip, list_items, review_item, save_term
 from .ws import Capacity, ws_endpoint
 
@@ -160,7 +161,9 @@ def create_app(config: GatewayConfig, redis_url: str, database_url: str) -> Star
         Route("/api/vocab/{item_id}", delete_item, methods=["DELETE"]),
         Route("/api/vocab/{item_id}/clip", item_clip),
         Route("/api/vocab/{item_id}/reviews", review_item, methods=["POST"]),
+        Route("/api/stream-audio", stream_audio, methods=["POST"]),
         WebSocketRoute("/ws", ws_endpoint),
+        WebSocketRoute("/ws/stream", stream_ws),
         *web_routes(config.web_dir),  # last: everything else is the web client
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})

@@ -81,6 +81,10 @@ class GatewayConfig:
     tls_key: str = ""
     # the ops view's Prometheus endpoints besides the gateway's own: ((name, url), ...)
     ops_targets: tuple[tuple[str, str], ...] = ()
+    # the speech API (POST /api/stream-audio, /ws/stream): one recording per turn
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_turn_s: float = 120.0  # longest recording a turn takes
+    turn_timeout_s: float = 300.0  # how long a turn may wait for the pipeline
 
     @property
     def https(self) -> bool:
@@ -100,6 +104,10 @@ class GatewayConfig:
             raise ConfigError("GATEWAY_WS_MAX_SIZE must not be smaller than GATEWAY_MAX_FRAME_BYTES")
         if self.partitions < 1:
             raise ConfigError("HABLA_PARTITIONS must be at least 1")
+        if self.max_upload_bytes < 1 or self.max_turn_s <= 0 or self.turn_timeout_s <= 0:
+            raise ConfigError(
+                "GATEWAY_MAX_UPLOAD_BYTES, GATEWAY_MAX_TURN_S and GATEWAY_TURN_TIMEOUT_S must be positive"
+            )
 
     @classmethod
     def from_env(cls) -> GatewayConfig:
@@ -123,6 +131,9 @@ class GatewayConfig:
             tls_cert=env_str("GATEWAY_TLS_CERT", ""),
             tls_key=env_str("GATEWAY_TLS_KEY", ""),
             ops_targets=parse_ops_targets(env_str("GATEWAY_OPS_TARGETS", "")),
+            max_upload_bytes=env_int("GATEWAY_MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+            max_turn_s=env_float("GATEWAY_MAX_TURN_S", 120.0),
+            turn_timeout_s=env_float("GATEWAY_TURN_TIMEOUT_S", 300.0),
         )
 
     def __repr__(self) -> str:  # never show the token

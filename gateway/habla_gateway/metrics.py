@@ -34,6 +34,7 @@ _STAGES = {
     "asr.partial": "window_to_partial_delivered",
     "asr.final": "speech_end_to_transcript_delivered",
     "translation.final": "speech_end_to_translation_delivered",
+    "tts.audio": "speech_end_to_audio_delivered",
 }
 
 
@@ -45,6 +46,8 @@ def delivered(event: Event, following_since: float) -> None:
         return
     if event.KIND == "translation.final" and getattr(event, "revision", 0) != 0:
         return  # a re-translation, not the live path
+    if event.KIND == "tts.audio" and getattr(event, "chunk", 0) != 0:
+        return  # the first spoken sentence is what the user waits for
     observe_stage(stage, getattr(event, "received_at", 0.0), time.time())
 
 

@@ -75,13 +75,27 @@ class Outbox:
             return "0-0", True
         return after, False
 
+    async def read(self, session_id: str, cursor: str, block_ms: int) -> tuple[str, list[Delivered]]:
+        """One read after ``cursor`` (blocking up to ``block_ms``): the new cursor and the events.
+        Undecodable entries are skipped (logged); Redis errors propagate."""
+        key = outbox_key(session_id)
+        res: Any = await self.r.xread({key: cursor}, count=100, block=block_ms)
+        out: list[Delivered] = []
+        for _stream, entries in res or []:
+            for entry_id, fields in entries:
+                cursor = _text(entry_id)
+                try:
+                    out.append(decode_entry(key, entry_id, fields))
+                except (ContractError, KeyError, ValueError) as e:
+                    log.warning("skipping undecodable outbox entry %s of %s: %s", cursor, session_id, e)
+        return cursor, out
+
     async def follow(self, session_id: str, cursor: str, deliver: Deliver, trouble: OnTrouble) -> None:
         """Deliver every outbox entry after ``cursor``, forever (cancel to stop)."""
-        key = outbox_key(session_id)
         reported = False
         while True:
             try:
-                res: Any = await self.r.xread({key: cursor}, count=100, block=self.block_ms)
+                cursor, delivered = await self.read(session_id, cursor, self.block_ms)
             except (redis.ConnectionError, redis.TimeoutError) as e:
                 log.warning("outbox read for %s failed: %s; retrying", session_id, e)
                 if not reported:
@@ -90,12 +104,5 @@ class Outbox:
                 await asyncio.sleep(self.retry_s)
                 continue
             reported = False
-            for _stream, entries in res or []:
-                for entry_id, fields in entries:
-                    cursor = _text(entry_id)
-                    try:
-                        delivered = decode_entry(key, entry_id, fields)
-                    except (ContractError, KeyError, ValueError) as e:
-                        log.warning("skipping undecodable outbox entry %s of %s: %s", cursor, session_id, e)
-                        continue
-                    await deliver(delivered)
+            for d in delivered:
+                await deliver(d)

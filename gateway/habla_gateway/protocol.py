@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from habla_contracts import AUDIO_CODECS, DIRECTIONS, MODES
+from habla_contracts import AUDIO_CODECS, DIRECTIONS, MODES, SPEAK_SETTINGS
 
 from .errors import ProtocolError
 
@@ -28,6 +28,7 @@ __all__ = [
     "FRAME_TOO_LARGE",
     "INTERNAL",
     "MAX_SPEAKER_NAME",
+    "MAX_TOPIC",
     "NO_SESSION",
     "PCM_SAMPLE_RATES",
     "RESUME_GAP",
@@ -49,8 +50,10 @@ __all__ = [
     "check_audio",
     "parse_rename",
     "parse_save",
+    "parse_settings",
     "parse_text",
     "resolve_sample_rate",
+    "valid_session_id",
 ]
 
 BAD_JSON = "bad_json"
@@ -77,6 +80,7 @@ WEBM_SAMPLE_RATE = 48000  # Opus always decodes at 48 kHz; the container is auth
 _SESSION_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _ENTRY_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 _MAX_TITLE = 200
+MAX_TOPIC = 200
 
 
 @dataclass(frozen=True)
@@ -93,12 +97,16 @@ class SessionStart:
     next_chunk_index: int | None = None
     title: str = ""
     source: str = "live"
+    speak: str | None = None
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
 class SettingsChange:
     direction: str | None = None
     mode: str | None = None
+    speak: str | None = None
+    topic: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,13 +200,44 @@ def _session_start(obj: dict[str, Any]) -> SessionStart:
         next_chunk_index=_opt_int(obj, "next_chunk_index"),
         title=" ".join(title.split())[:_MAX_TITLE],
         source=_choice(obj, "source", ("live", "file")) or "live",
+        speak=_choice(obj, "speak", SPEAK_SETTINGS),
+        topic=_topic(obj),
+    )
+
+
+def valid_session_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_SESSION_ID.match(value))
+
+
+def _topic(obj: dict[str, Any]) -> str | None:
+    """Practice mode's topic: one line of at most MAX_TOPIC characters ("" clears it)."""
+    raw = _opt_str(obj, "topic")
+    if raw is None:
+        return None
+    topic = " ".join(raw.split())
+    if len(topic) > MAX_TOPIC:
+        raise ProtocolError(
+            BAD_VALUE, f"'topic' is {len(topic)} characters; at most {MAX_TOPIC}", field="topic", limit=MAX_TOPIC
+        )
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in topic):
+        raise ProtocolError(BAD_VALUE, "'topic' must not contain control characters", field="topic")
+    return topic
+
+
+def parse_settings(obj: dict[str, Any]) -> SettingsChange:
+    """A ``settings`` frame's fields (the speech API's form fields use it too)."""
+    return SettingsChange(
+        direction=_choice(obj, "direction", DIRECTIONS),
+        mode=_choice(obj, "mode", MODES),
+        speak=_choice(obj, "speak", SPEAK_SETTINGS),
+        topic=_topic(obj),
     )
 
 
 def _settings(obj: dict[str, Any]) -> SettingsChange:
-    msg = SettingsChange(direction=_choice(obj, "direction", DIRECTIONS), mode=_choice(obj, "mode", MODES))
-    if msg.direction is None and msg.mode is None:
-        raise ProtocolError(BAD_VALUE, "settings needs 'direction' and/or 'mode'")
+    msg = parse_settings(obj)
+    if msg == SettingsChange():
+        raise ProtocolError(BAD_VALUE, "settings needs 'direction', 'mode', 'speak' and/or 'topic'")
     return msg
 
 

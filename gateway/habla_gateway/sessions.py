@@ -37,7 +37,7 @@ from habla_contracts import (
     new_id,
 )
 
-from .protocol import RenameSpeaker, SaveTerm
+from .protocol import RenameSpeaker, SaveTerm, SettingsChange
 
 __all__ = ["Connection", "SessionRecord", "SessionStore", "chunk_event_id"]
 
@@ -56,6 +56,8 @@ class Connection:
     session_id: str | None = None
     direction: str = "es-en"
     mode: str = "conversation"
+    speak: str = "auto"
+    topic: str = ""
     codec: str = "pcm16"
     sample_rate: int = 16000
     next_chunk: int = 0
@@ -66,6 +68,13 @@ class Connection:
     @property
     def started(self) -> bool:
         return self.session_id is not None
+
+    def apply(self, change: SettingsChange) -> None:
+        """Take the settings ``change`` gives (None: unchanged)."""
+        self.direction = change.direction or self.direction
+        self.mode = change.mode or self.mode
+        self.speak = change.speak or self.speak
+        self.topic = self.topic if change.topic is None else change.topic
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,9 @@ class SessionRecord:
     next_chunk: int
     webm_open: bool
     ended: bool
+    speak: str = "auto"
+    topic: str = ""
+    turn_base: int = 0  # the session's utterances before its next speech-API turn
 
 
 def _gw_key(session_id: str) -> str:
@@ -118,6 +130,9 @@ class SessionStore:
             next_chunk=int(gw.get("next_chunk", "0")),
             webm_open=gw.get("webm_open") == "1",
             ended=gw.get("ended") == "1",
+            speak=settings.get("speak", "auto"),
+            topic=settings.get("topic", ""),
+            turn_base=int(gw.get("turn_base", "0")),
         )
 
     def _save(self, session_id: str, **fields: str | int) -> None:
@@ -139,6 +154,8 @@ class SessionStore:
             direction=conn.direction,
             mode=conn.mode,
             codec=conn.codec,
+            speak=conn.speak,
+            topic=conn.topic,
         )
         self._save(session_id, next_chunk=0, webm_open=0, ended=0)
         self.publish(
@@ -150,14 +167,18 @@ class SessionStore:
                 codec=conn.codec,
                 source=source,
                 title=title,
+                speak=conn.speak,
+                topic=conn.topic,
             )
         )
         return session_id
 
-    def change_settings(self, session_id: str, direction: str | None, mode: str | None) -> None:
-        values = {k: v for k, v in (("direction", direction), ("mode", mode)) if v is not None}
+    def change_settings(self, session_id: str, change: SettingsChange) -> None:
+        values = {k: v for k, v in vars(change).items() if v is not None}
+        if not values:
+            return
         self._call("save session settings", self.bus.set_session_settings, session_id, **values)
-        self.publish(SessionSettingsChanged(session_id=session_id, direction=direction, mode=mode))
+        self.publish(SessionSettingsChanged(session_id=session_id, **values))
 
     def save_term(self, session_id: str, term: SaveTerm, *, recorded_seq: int = 0) -> TermSaved:
         """Publish what the user saved; its id derives from what it is and where it was heard,
@@ -216,8 +237,8 @@ class SessionStore:
         self._call("save session settings", self.bus.set_session_settings, session_id, codec=codec)
         self._save(session_id, webm_open=0)
 
-    def accept_chunk(self, conn: Connection, index: int, data: bytes) -> None:
-        """Publish one audio frame (index ``index``) and remember where numbering stands."""
+    def _publish_chunk(self, conn: Connection, index: int, **fields: Any) -> str:
+        """Publish the session's chunk ``index`` (audio ``data``, or a ``flush`` / ``final`` marker)."""
         assert conn.session_id is not None
         self.publish(
             AudioChunkReceived(
@@ -226,11 +247,27 @@ class SessionStore:
                 chunk_index=index,
                 codec=conn.codec,
                 sample_rate=conn.sample_rate,
-                data=data,
                 received_at=time.time(),
+                **fields,
             )
         )
-        self._save(conn.session_id, next_chunk=index + 1, webm_open=int(conn.webm_open))
+        return conn.session_id
+
+    def accept_chunk(self, conn: Connection, index: int, data: bytes, *, live: bool = True) -> None:
+        """Publish one audio frame (index ``index``) and remember where numbering stands.
+        ``live=False``: part of a recording sent whole (no live captions are cut from it)."""
+        sid = self._publish_chunk(conn, index, data=data, live=live)
+        self._save(sid, next_chunk=index + 1, webm_open=int(conn.webm_open))
+
+    def flush(self, conn: Connection, index: int) -> None:
+        """The end of a turn (chunk ``index``, no audio): ingest ends the utterance in
+        progress and reports the count (``audio.flushed``); the session goes on."""
+        sid = self._publish_chunk(conn, index, flush=True)
+        self._save(sid, next_chunk=index + 1)
+
+    def set_turn_base(self, session_id: str, utterances: int) -> None:
+        """The session's utterance count at the end of a speech-API turn (the next turn's first index)."""
+        self._save(session_id, turn_base=utterances)
 
     def skip_chunk(self, session_id: str, index: int) -> None:
         """A refused frame still uses its index (client and server keep counting alike)."""
@@ -238,18 +275,6 @@ class SessionStore:
 
     def end(self, conn: Connection, index: int, reason: str) -> None:
         """The final (empty) audio chunk, then SessionEnded; both idempotent by id."""
-        assert conn.session_id is not None
-        sid = conn.session_id
-        self.publish(
-            AudioChunkReceived(
-                session_id=sid,
-                event_id=chunk_event_id(sid, index),
-                chunk_index=index,
-                codec=conn.codec,
-                sample_rate=conn.sample_rate,
-                final=True,
-                received_at=time.time(),
-            )
-        )
+        sid = self._publish_chunk(conn, index, final=True)
         self._save(sid, next_chunk=index + 1, ended=1)
         self.publish(SessionEnded(session_id=sid, event_id=derived_id(sid, "ended"), reason=reason))

@@ -157,9 +157,8 @@ class SocketSession:
             await self.on_start(msg)
         elif isinstance(msg, p.SettingsChange):
             self._require_live_session()
-            await self.run_sync(self.store.change_settings, self.conn.session_id, msg.direction, msg.mode)
-            self.conn.direction = msg.direction or self.conn.direction
-            self.conn.mode = msg.mode or self.conn.mode
+            await self.run_sync(self.store.change_settings, self.conn.session_id, msg)
+            self.conn.apply(msg)
         elif isinstance(msg, p.SaveTerm):
             if not self.conn.started:
                 raise ProtocolError(p.NO_SESSION, "send session.start first")
@@ -205,6 +204,8 @@ class SocketSession:
         if record is None:
             c.direction = msg.direction or "es-en"
             c.mode = msg.mode or "conversation"
+            c.speak = msg.speak or "auto"
+            c.topic = msg.topic or ""
             c.session_id = await self.run_sync(self.store.create, c, msg.title, msg.source)
         else:
             gap = await self._resume(c, record, msg)
@@ -224,6 +225,8 @@ class SocketSession:
                 "next_chunk_index": c.next_chunk,
                 "direction": c.direction,
                 "mode": c.mode,
+                "speak": c.speak,
+                "topic": c.topic,
                 "codec": c.codec,
                 "sample_rate": c.sample_rate,
                 "ended": c.ended,
@@ -247,6 +250,7 @@ class SocketSession:
     async def _resume(self, c: Connection, record: SessionRecord, msg: p.SessionStart) -> bool:
         """Fill ``c`` from a known session; returns whether events after last_event_id were lost."""
         c.session_id, c.direction, c.mode = record.session_id, record.direction, record.mode
+        c.speak, c.topic = record.speak, record.topic
         c.ended, c.webm_open = record.ended, record.webm_open
         c.next_chunk = record.next_chunk if msg.next_chunk_index is None else msg.next_chunk_index
         if c.codec != record.codec:  # a WebM stream must start over with its header
@@ -258,15 +262,18 @@ class SocketSession:
         return gap
 
     async def _apply_start_settings(self, msg: p.SessionStart) -> None:
-        """A resuming phone's direction/mode win over the stored ones (published as a change)."""
+        """A resuming phone's settings win over the stored ones (published as a change)."""
         c = self.conn
-        direction = msg.direction if msg.direction not in (None, c.direction) else None
-        mode = msg.mode if msg.mode not in (None, c.mode) else None
-        if direction is None and mode is None:
+        change = p.SettingsChange(
+            direction=msg.direction if msg.direction not in (None, c.direction) else None,
+            mode=msg.mode if msg.mode not in (None, c.mode) else None,
+            speak=msg.speak if msg.speak not in (None, c.speak) else None,
+            topic=msg.topic if msg.topic not in (None, c.topic) else None,
+        )
+        if change == p.SettingsChange():
             return
-        await self.run_sync(self.store.change_settings, c.session_id, direction, mode)
-        c.direction = direction or c.direction
-        c.mode = mode or c.mode
+        await self.run_sync(self.store.change_settings, c.session_id, change)
+        c.apply(change)
 
     async def _follow(self, session_id: str, cursor: str) -> None:
         self.following_since = time.time()

@@ -31,7 +31,7 @@ def test_start_replies_ready_and_announces_the_session(client: Any, r: Any, h: A
         assert ev["data"]["session_id"] == sid and ev["data"]["title"] == "Clase 1"
         assert ev["data"]["direction"] == "en-es" and ev["id"]
     settings = {k.decode(): v.decode() for k, v in r.hgetall(f"session:{sid}:settings").items()}
-    assert settings == {"direction": "en-es", "mode": "classroom", "codec": "pcm16"}
+    assert settings == {"direction": "en-es", "mode": "classroom", "codec": "pcm16", "speak": "auto", "topic": ""}
 
 
 def test_defaults_when_start_names_only_the_type(client: Any, h: Any) -> None:

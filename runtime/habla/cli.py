@@ -25,6 +25,7 @@ from habla_common.transcript import clock
 from .bench_cli import bench_command
 from .export_cli import export
 from .sessions_cli import sessions
+from .speech_bench import bench_speech_command
 from .translate_cli import eval_group, idioms, render_translation, retranslate, translate
 from .voices_cli import voices
 
@@ -382,6 +383,7 @@ main.add_command(voices)
 main.add_command(sessions)
 main.add_command(export)
 main.add_command(bench_command)
+main.add_command(bench_speech_command)
 
 if __name__ == "__main__":
     main()

@@ -34,12 +34,13 @@ SERVICES: dict[str, str] = {
     "diarize": "habla_diarize",
     "asr": "habla_asr",
     "translate": "habla_translate",
+    "tts": "habla_tts",
     "vocab": "habla_vocab",
     "worker": "habla.worker",
     "gateway": "habla_gateway",
 }
 # services that read streams as a consumer group (same name); ready once a member holds leases
-CONSUMERS = ("recorder", "ingest", "diarize", "asr", "translate", "vocab")
+CONSUMERS = ("recorder", "ingest", "diarize", "asr", "translate", "tts", "vocab")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

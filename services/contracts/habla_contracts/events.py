@@ -31,11 +31,13 @@ __all__ = [
     "REVIEW_GRADES",
     "SPEAKER_COLORS",
     "SPEAKER_ROLES",
+    "SPEAK_SETTINGS",
     "TRANSLATION_STATUSES",
     "VOCAB_ITEM_KINDS",
     "VOCAB_SESSION",
     "AudioChunkReceived",
     "AudioDrained",
+    "AudioFlushed",
     "AudioRejected",
     "CardReviewed",
     "CorrectionDetected",
@@ -52,6 +54,7 @@ __all__ = [
     "SpeakerRenamed",
     "SpeakerRoleSuggested",
     "SpeechStarted",
+    "SpeechSynthesized",
     "SpeechTurn",
     "SpeechWindow",
     "TermSaved",
@@ -60,6 +63,7 @@ __all__ = [
     "TranscriptPartial",
     "TranslationFinal",
     "TranslationPartial",
+    "TutorReplied",
     "UtteranceSegmented",
     "VocabItemDeleted",
     "VocabItemSaved",
@@ -68,10 +72,14 @@ __all__ = [
     "derived_id",
     "new_id",
     "source_language",
+    "spoken",
 ]
 
 DIRECTIONS = ("es-en", "en-es", "auto")
-MODES = ("conversation", "classroom")
+MODES = ("conversation", "classroom", "practice")
+# Whether the session speaks: "auto" speaks what is said to someone in Spanish (translations
+# into Spanish, the practice partner's replies), "on" every translation and reply, "off" nothing.
+SPEAK_SETTINGS = ("auto", "on", "off")
 AUDIO_CODECS = ("pcm16", "webm-opus")
 
 _NAMESPACE = uuid.UUID("0f3c2a1e-6d7b-4d0e-9a55-6b1d2f0c7e11")
@@ -95,6 +103,34 @@ def derived_id(*parts: object) -> str:
 def source_language(direction: str) -> str | None:
     """Spoken language for a session direction (``None`` = detect per utterance)."""
     return {"es-en": "es", "en-es": "en"}.get(direction)
+
+
+def spoken(
+    kind: str,
+    *,
+    speak: str,
+    mode: str,
+    text: str,
+    target_language: str = "",
+    status: str = "ok",
+    revision: int = 0,
+) -> bool:
+    """Whether the tts stage speaks a translation final or a practice reply, by the session's
+    ``speak`` setting (one of SPEAK_SETTINGS) and ``mode``: the tts service decides with it,
+    and a client waiting for a turn's audio knows from it what will come.
+
+    Practice replies are spoken unless ``off``. Live translations (revision 0, with text,
+    not ``untranslated``) are spoken when ``on``, or when ``auto`` and they are Spanish (EN→ES:
+    said to the person in front of the user); never in practice mode, where the reply speaks."""
+    if speak == "off" or not text.strip():
+        return False
+    if kind == "tutor.replied":
+        return True
+    if kind == "translation.final":
+        if revision != 0 or status not in ("ok", "fallback") or mode == "practice":
+            return False
+        return speak == "on" or target_language == "es"
+    return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,8 +165,10 @@ class SessionStarted(Event):
     direction: str = "es-en"
     mode: str = "conversation"
     codec: str = "pcm16"
-    source: str = "live"  # live | file
+    source: str = "live"  # live | file | api
     title: str = ""
+    speak: str = "auto"  # one of SPEAK_SETTINGS
+    topic: str = ""  # practice mode: what the learner wants to talk about
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +179,8 @@ class SessionSettingsChanged(Event):
 
     direction: str | None = None
     mode: str | None = None
+    speak: str | None = None
+    topic: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,6 +240,14 @@ class AudioChunkReceived(Event):
     data: bytes = b""
     received_at: float = 0.0
     final: bool = False
+    # the end of a turn (a recording posted to the speech API, a push-to-talk release):
+    # the utterance in progress ends here and AudioFlushed says how many there are so far;
+    # the session goes on (``data`` is empty)
+    flush: bool = False
+    # False: a recording sent whole (the speech API), not speech as it happens: no live
+    # windows are cut from it (nobody watches its captions grow), so the stages go straight
+    # to the finals
+    live: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -227,6 +275,23 @@ class AudioDrained(Event):
     FACT: ClassVar[bool] = True
     CLIENT: ClassVar[bool] = True
 
+    utterances: int = 0
+    audio_ms: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioFlushed(Event):
+    """A turn's audio (up to a ``flush`` chunk) has been segmented; the session goes on.
+
+    ``utterances`` counts every UtteranceSegmented of the session so far (as AudioDrained
+    does at the end), so a reader waiting for one turn's finals knows which indices are
+    its own: those from the previous flush's count up to this one."""
+
+    KIND: ClassVar[str] = "audio.flushed"
+    CLIENT: ClassVar[bool] = True
+    MAXLEN: ClassVar[int] = 1000
+
+    chunk_index: int = 0  # the flush chunk
     utterances: int = 0
     audio_ms: int = 0
 
@@ -615,6 +680,78 @@ class TopicSummarized(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TutorReplied(Event):
+    """Practice mode: the conversation partner's answer to one learner utterance.
+
+    ``reply`` is Spanish at the learner's estimated ``level`` (a CEFR band, A1..C2, from
+    his own utterances so far; ``level_evidence`` says from what: words, share of rare
+    words, mean length, errors per utterance); ``reply_translation`` is its English.
+    ``corrections`` ({said, correct, why}) are the learner's mistakes in the line answered;
+    each is also published as a :class:`CorrectionDetected` card. Exactly one per learner
+    final with text (the consumer's give-up publishes an apology with ``status`` "failed")."""
+
+    KIND: ClassVar[str] = "tutor.replied"
+    FACT: ClassVar[bool] = True
+    CLIENT: ClassVar[bool] = True
+
+    utterance_id: str = ""  # the learner's utterance answered
+    index: int = 0
+    transcript_id: str = ""  # event id of the TranscriptFinal answered
+    said: str = ""  # the learner's line as transcribed
+    reply: str = ""
+    reply_translation: str = ""
+    corrections: tuple[dict[str, Any], ...] = ()  # {said, correct, why}
+    level: str = ""  # CEFR band
+    level_evidence: dict[str, Any] = field(default_factory=dict)
+    topic: str = ""
+    status: str = "ok"  # ok | failed
+    model: str = ""
+    llm_ms: int = 0
+    speaker: str = ""  # the learner's speaker id
+    speech_end_ms: int = 0
+    received_at: float = 0.0  # when the gateway got the audio answered (stage latency)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SpeechSynthesized(Event):
+    """Spoken audio of one sentence of a translation or a practice reply (tts stage).
+
+    A text is spoken sentence by sentence, each published as soon as it is synthesised,
+    so playback starts before the whole text is spoken: ``chunk`` counts them from 0 and
+    ``last`` marks the text's final one. ``audio`` is a WAV file (PCM16 mono at
+    ``sample_rate``); sockets get it base64-encoded as ``audio``. A sentence that failed
+    to synthesise has no audio and says why in ``error``."""
+
+    KIND: ClassVar[str] = "tts.audio"
+    CLIENT: ClassVar[bool] = True
+    MAXLEN: ClassVar[int] = 1000
+
+    utterance_id: str = ""  # the utterance whose translation or reply this speaks
+    index: int = 0
+    spoken_id: str = ""  # event id of the TranslationFinal or TutorReplied spoken
+    spoken_kind: str = ""  # its kind
+    chunk: int = 0
+    last: bool = False
+    text: str = ""  # the sentence spoken
+    language: str = ""
+    engine: str = ""  # espeak | piper | http
+    voice: str = ""
+    sample_rate: int = 0
+    audio: bytes = b""  # WAV
+    audio_ms: int = 0
+    synth_ms: int = 0
+    error: str = ""
+    received_at: float = 0.0  # when the gateway got the audio this answers (stage latency)
+
+    def client_view(self) -> dict[str, Any]:
+        import base64
+
+        view = super().client_view()
+        view["audio"] = base64.b64encode(self.audio).decode("ascii")
+        return view
+
+
+@dataclass(frozen=True, kw_only=True)
 class TermSaved(Event):
     """The user saved something to study: an idiom, a word, a phrase or a correction.
 
@@ -748,6 +885,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AudioChunkReceived,
         AudioRejected,
         AudioDrained,
+        AudioFlushed,
         SpeechStarted,
         SpeechWindow,
         UtteranceSegmented,
@@ -765,6 +903,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         IdiomDetected,
         CorrectionDetected,
         TopicSummarized,
+        TutorReplied,
+        SpeechSynthesized,
         TermSaved,
         RetranslationRequested,
         RetranslationCompleted,

@@ -33,6 +33,7 @@ TOPOLOGY: dict[str, tuple[str, ...]] = {
     "diarize": ("speech.segmented", "asr.final", "speaker.renamed", "voiceprint.saved", "voiceprint.deleted"),
     "asr": ("speech.turn", "speech.window"),
     "translate": ("asr.final", "asr.partial", "term.saved"),
+    "tts": ("translation.final", "tutor.replied"),
     "vocab": ("term.saved", "vocab.saved", "vocab.reviewed", "vocab.deleted", "translation.final", "session.deleted"),
     "recorder": tuple(k for k, c in EVENT_TYPES.items() if c.FACT),
 }

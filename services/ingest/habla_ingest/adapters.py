@@ -22,6 +22,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from habla_common.audio import AudioDecodeError, decode_audio
+
 from .domain import FRAME, SAMPLE_RATE
 from .errors import DecodeError, UnsupportedAudio
 from .webm import WebmOpusDecoder
@@ -218,19 +220,10 @@ def make_decoder(codec: str, sample_rate: int, *, resume: bool = False) -> Chunk
 
 def decode_file(path: str | Path) -> Pcm:
     """A whole audio file (first audio stream) as 16 kHz mono int16."""
-    parts: list[Pcm] = []
     try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise DecodeError(f"{path}: no audio stream in this file")
-            stream = container.streams.audio[0]
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
-            for frame in container.decode(stream):
-                parts.extend(_pcm(resampler.resample(frame)))
-            parts.extend(_pcm(resampler.resample(None)))
-    except av.FFmpegError as e:
-        raise DecodeError(f"cannot decode {path}: {e}. Is it a wav/mp3/m4a/ogg/webm audio file?") from e
-    return _concat(parts)
+        return decode_audio(path)
+    except AudioDecodeError as e:
+        raise DecodeError(str(e)) from e
 
 
 def _pcm(frames: list[av.AudioFrame]) -> list[Pcm]:

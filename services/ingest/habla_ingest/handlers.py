@@ -9,6 +9,9 @@ chunk sequence republishes the same ids and the bus drops the duplicates. The
 events of the last chunk are kept, so a chunk redelivered after a failed publish
 republishes exactly them; older chunks are skipped.
 
+A ``flush`` chunk ends a turn (a recording posted to the speech API): the utterance in
+progress is emitted and AudioFlushed counts the utterances so far; the session goes on.
+
 A session ends on a ``final`` chunk (flush, AudioDrained) or when it has been idle
 for ``session_idle_s`` or is the least recently used beyond ``max_sessions`` (flush,
 no AudioDrained). A small tombstone keeps its utterance index and timeline, so a
@@ -43,6 +46,7 @@ import numpy as np
 from habla_contracts import (
     AudioChunkReceived,
     AudioDrained,
+    AudioFlushed,
     AudioRejected,
     Event,
     SpeechStarted,
@@ -280,7 +284,21 @@ class IngestHandler:
         if event.final:
             outputs += state.segmenter.push(state.decoder.close())
             outputs += state.segmenter.finish()
+        elif event.flush:  # end of a turn: the utterance in progress ends, the stream goes on
+            outputs += state.segmenter.finish()
+        if not event.live:  # a whole recording: no live windows
+            outputs = [o for o in outputs if not isinstance(o, Window)]
         events += [self._map(state, o, event.received_at) for o in outputs]
+        if event.flush and not event.final:
+            events.append(
+                AudioFlushed(
+                    session_id=state.session_id,
+                    event_id=self._id(state, "audio.flushed", event.chunk_index),
+                    chunk_index=event.chunk_index,
+                    utterances=state.utterances_before + state.segmenter.utterances,
+                    audio_ms=state.segmenter.position_ms,
+                )
+            )
         if event.final:
             events.append(
                 AudioDrained(

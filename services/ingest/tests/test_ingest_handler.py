@@ -14,6 +14,7 @@ import pytest
 from habla_contracts import (
     AudioChunkReceived,
     AudioDrained,
+    AudioFlushed,
     AudioRejected,
     Event,
     SpeechStarted,
@@ -192,3 +193,43 @@ def test_a_session_first_seen_mid_way_gets_ids_of_its_own(two_clips: Pcm) -> Non
     assert utts and utts[0].index == 40
     assert utts[0].utterance_id == derived_id("m", "epoch40", "utterance", 40)
     assert utts[0].utterance_id != derived_id("m", "utterance", 40)
+
+
+def test_a_flush_ends_the_turn_and_the_session_goes_on(fleurs: Callable[[int], Pcm]) -> None:
+    """A recording posted to the speech API ends with a flush chunk: the utterance still open
+    (the speech runs to the very end, no pause after it) is emitted at once and AudioFlushed
+    counts the session's utterances so far; the next turn's audio continues the numbering."""
+    handler = IngestHandler(IngestConfig())
+    clip = fleurs(2)
+    turn = np.concatenate([SILENCE[:8000], clip[: len(clip) * 6 // 10]])  # cut mid-speech: no pause at the end
+    first = pcm_chunks("s-flush", turn, final=False)
+    flush = AudioChunkReceived(session_id="s-flush", chunk_index=len(first), flush=True, received_at=2000.0)
+    sink = run(handler, [*first, flush])
+    utterances = sink.of(UtteranceSegmented)
+    flushed = sink.of(AudioFlushed)
+    assert len(utterances) >= 1 and utterances[-1].reason == "end"
+    assert [f.utterances for f in flushed] == [len(utterances)]
+    assert flushed[0].chunk_index == len(first) and flushed[0].audio_ms >= 1000 * len(turn) // 16000 - 250
+    assert not sink.of(AudioDrained)
+
+    second = pcm_chunks("s-flush", np.concatenate([fleurs(6), SILENCE]), first=len(first) + 1)
+    sink2 = run(handler, second)
+    later = sink2.of(UtteranceSegmented)
+    assert later and later[0].index == utterances[-1].index + 1
+    assert later[0].start_ms >= flushed[0].audio_ms - 300
+    drained = sink2.of(AudioDrained)
+    assert [d.utterances for d in drained] == [len(utterances) + len(later)]
+
+
+def test_a_whole_recording_gets_no_live_windows(two_clips: Pcm) -> None:
+    """Chunks of a recording sent whole (``live=False``, the speech API) are segmented as
+    always, but no live windows are cut from them: nobody watches their captions grow."""
+    live = run(IngestHandler(IngestConfig()), pcm_chunks("s-live", two_clips))
+    whole = run(
+        IngestHandler(IngestConfig()),
+        [replace(c, session_id="s-whole", live=False) for c in pcm_chunks("s-whole", two_clips)],
+    )
+    assert live.of(SpeechWindow) and not whole.of(SpeechWindow)
+    assert [(u.start_ms, u.end_ms) for u in whole.of(UtteranceSegmented)] == [
+        (u.start_ms, u.end_ms) for u in live.of(UtteranceSegmented)
+    ]

@@ -31,6 +31,15 @@ Keys (all optional; the defaults run on one laptop CPU with the bundled model):
                                not, so lag stays bounded on a machine that cannot keep up;
                                default 60, 0 = never.
 ``TRANSLATE_MAX_SESSIONS``     sessions whose context is kept in memory, default 64.
+``TRANSLATE_PRACTICE_TURNS``   practice mode: dialogue turns (his line and the reply) the prompt
+                               carries: between N and 2N (paged like the context), default 3;
+                               0 = none.
+``TRANSLATE_PRACTICE_LEVEL``   practice mode: ``auto`` (default: his CEFR band is estimated from
+                               what he says) or a fixed band, ``A1`` .. ``C2``.
+``TRANSLATE_PRACTICE_SAVE_CORRECTIONS``  practice mode: save each correction as a study card
+                               (a ``term.saved``), default true.
+``TRANSLATE_PRACTICE_MODEL_CORRECTIONS`` practice mode: keep the model's own corrections (after
+                               the checks) besides the rule-based ones, default true.
 ``HABLA_CACHE_DIR``            default ``~/.cache/habla``.
 """
 
@@ -44,6 +53,7 @@ from habla_common.errors import ConfigError
 from habla_common.settings import env_bool, env_float, env_int, env_str
 
 from .bundled import BUNDLED
+from .level import BANDS
 
 __all__ = ["BACKENDS", "TranslateConfig"]
 
@@ -54,6 +64,12 @@ FALLBACKS = ("apertium", "none")
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("HABLA_CACHE_DIR") or Path.home() / ".cache" / "habla")
+
+
+def _band(value: str) -> str:
+    """``auto`` or a CEFR band as written in the table (``b1`` -> ``B1``)."""
+    value = value.strip()
+    return "auto" if value.lower() == "auto" else value.upper()
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,10 @@ class TranslateConfig:
     express_after_s: float = 15.0
     rules_after_s: float = 60.0
     max_sessions: int = 64
+    practice_turns: int = 3
+    practice_level: str = "auto"
+    practice_save_corrections: bool = True
+    practice_model_corrections: bool = True
     cache_dir: Path = Path("~/.cache/habla")
 
     @property
@@ -98,6 +118,10 @@ class TranslateConfig:
             express_after_s=env_float("TRANSLATE_EXPRESS_AFTER_S", 15.0),
             rules_after_s=env_float("TRANSLATE_RULES_AFTER_S", 60.0),
             max_sessions=env_int("TRANSLATE_MAX_SESSIONS", 64),
+            practice_turns=env_int("TRANSLATE_PRACTICE_TURNS", 3),
+            practice_level=_band(env_str("TRANSLATE_PRACTICE_LEVEL", "auto")),
+            practice_save_corrections=env_bool("TRANSLATE_PRACTICE_SAVE_CORRECTIONS", True),
+            practice_model_corrections=env_bool("TRANSLATE_PRACTICE_MODEL_CORRECTIONS", True),
             cache_dir=default_cache_dir(),
         )
         cfg.check()
@@ -108,6 +132,7 @@ class TranslateConfig:
             ("TRANSLATE_BACKEND", self.backend, BACKENDS),
             ("TRANSLATE_JSON", self.json_mode, JSON_MODES),
             ("TRANSLATE_FALLBACK", self.fallback, FALLBACKS),
+            ("TRANSLATE_PRACTICE_LEVEL", self.practice_level, ("auto", *BANDS)),
         ):
             if value not in choices:
                 raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
@@ -118,6 +143,7 @@ class TranslateConfig:
             ("TRANSLATE_SUMMARY_EVERY", self.summary_every, 0),
             ("TRANSLATE_RETRIES", self.retries, 0),
             ("TRANSLATE_MAX_SESSIONS", self.max_sessions, 1),
+            ("TRANSLATE_PRACTICE_TURNS", self.practice_turns, 0),
         ):
             if number < least:
                 raise ConfigError(f"{key} must be at least {least}, got {number}")

@@ -10,6 +10,11 @@
   handled at normal load.
 * ``asr.partial`` (:class:`TranscriptPartial`) -> a :class:`TranslationPartial` when the
   committed words grew; its English continues what was already shown.
+* In a ``practice`` session (the learner talks with a Spanish conversation partner) a
+  final with text gets its :class:`IdiomDetected` events, then goes to
+  :class:`~habla_translate.practice.Practice` (corrections, study cards, one
+  :class:`TutorReplied`) instead of being translated; an empty final publishes nothing,
+  the give-up publishes a failed reply (an apology), and partials are not translated.
 * ``term.saved`` (:class:`TermSaved`) -> saved idioms join the idiom database, saved words
   and phrases the glossary.
 
@@ -48,7 +53,9 @@ from .config import TranslateConfig
 from .idioms import IdiomEntry, IdiomHit
 from .interpreter import FinalResult, Interpreter
 from .matcher import Pattern, PatternError, compile_pattern, find
+from .practice import Practice, PracticeState
 from .prompts import ContextLine, GlossaryItem, Request
+from .tutor import Tutor
 
 __all__ = ["Publish", "SettingsLookup", "TranslateHandler", "languages"]
 
@@ -81,6 +88,7 @@ class _Session:
     previous: corrections.Utterance | None = None
     live: OrderedDict[str, _Live] = field(default_factory=OrderedDict)
     finished: deque[str] = field(default_factory=lambda: deque(maxlen=64))
+    practice: PracticeState = field(default_factory=PracticeState)
 
 
 class TranslateHandler:
@@ -94,9 +102,12 @@ class TranslateHandler:
         revision: int = 0,
         clock: Callable[[], float] = time.perf_counter,
         now: Callable[[], float] = time.time,
+        tutor: Tutor | None = None,
     ) -> None:
         """``revision`` > 0 re-translates from the log: only translations are published
-        (the idioms, corrections and summaries of the live pass are facts already)."""
+        (the idioms, corrections and summaries of the live pass are facts already), and
+        practice sessions are translated like any other. ``tutor``: the practice partner
+        (default: one on the interpreter's model, guard and fallback)."""
         self.interpreter = interpreter
         self.revision = revision
         self.config = config
@@ -105,6 +116,17 @@ class TranslateHandler:
         self.now = now  # wall clock, as ``received_at``
         self.sessions: OrderedDict[str, _Session] = OrderedDict()
         self.glossary: dict[str, tuple[GlossaryItem, Pattern]] = {}
+        self.practice = Practice(
+            tutor
+            or Tutor(
+                interpreter.chat,
+                interpreter.guard,
+                interpreter.fallback,
+                json_mode=interpreter.json_mode,
+                model_corrections=config.practice_model_corrections,
+            ),
+            config,
+        )
         for term in saved_terms:
             self._save(term)
 
@@ -129,10 +151,15 @@ class TranslateHandler:
         return [*others, *finals, *newest.values()]
 
     def give_up(self, event: Event, reason: str, publish: Publish) -> None:
-        """A final that kept failing still gets its TranslationFinal, flagged."""
+        """A final that kept failing still gets its TranslationFinal, flagged (in practice
+        mode its TutorReplied, an apology)."""
         if isinstance(event, TranscriptFinal):
             log.error("giving up on %s: %s", event.utterance_id, reason)
-            source, target = self._languages(event)
+            settings = self._settings(event.session_id)
+            if self._practising(settings):
+                self.practice.give_up(event, settings, self._session(event.session_id).practice, publish)
+                return
+            source, target = self._languages(event, settings)
             self._publish_final(publish, self._final_event(event, None, source, target, status="untranslated"))
 
     # --- finals -------------------------------------------------------------------------
@@ -141,7 +168,15 @@ class TranslateHandler:
         state = self._session(event.session_id)
         last_partial = state.live.pop(event.utterance_id, None)
         state.finished.append(event.utterance_id)
-        source, target = self._languages(event)
+        settings = self._settings(event.session_id)
+        if self._practising(settings):
+            if event.text.strip():
+                hits = self.interpreter.idioms.match(event.text)
+                for hit in hits:
+                    publish(self._idiom_event(event, hit))
+                self.practice.on_final(event, settings, state.practice, publish, hits)
+            return
+        source, target = self._languages(event, settings)
         if not event.text.strip():
             self._publish_final(publish, self._final_event(event, None, source, target, status="empty"))
             return
@@ -149,7 +184,7 @@ class TranslateHandler:
         live = self.revision == 0
         for hit in hits if live else ():
             publish(self._idiom_event(event, hit))
-        if live and self._settings(event.session_id).get("mode") == "classroom":
+        if live and settings.get("mode") == "classroom":
             self._corrections(event, state, publish)
         req = Request(
             text=event.text,
@@ -310,7 +345,10 @@ class TranslateHandler:
         words = len(event.committed.split())
         if words <= live.words:
             return  # re-translate only when the committed prefix grew
-        source, target = self._languages(event)
+        settings = self._settings(event.session_id)
+        if self._practising(settings):
+            return  # the partner answers the final; no rough English is shown
+        source, target = self._languages(event, settings)
         t0 = self.clock()
         req = Request(
             text=event.committed, source=source, target=target, context=self._context(state), summary=state.summary
@@ -369,8 +407,12 @@ class TranslateHandler:
     def _settings(self, session_id: str) -> Mapping[str, str]:
         return self.settings_lookup(session_id)
 
-    def _languages(self, event: TranscriptFinal | TranscriptPartial) -> tuple[str, str]:
-        return languages(self._settings(event.session_id).get("direction", "es-en"), event.language)
+    def _languages(self, event: TranscriptFinal | TranscriptPartial, settings: Mapping[str, str]) -> tuple[str, str]:
+        return languages(settings.get("direction", "es-en"), event.language)
+
+    def _practising(self, settings: Mapping[str, str]) -> bool:
+        """A practice session on the live pass (a re-translation translates every line)."""
+        return self.revision == 0 and settings.get("mode") == "practice"
 
     def _context(self, state: _Session) -> list[ContextLine]:
         return list(state.lines) if self.config.context_lines else []

@@ -3,7 +3,8 @@
 ``python -m habla_translate`` (or ``habla-translate``): reads :class:`TranslateConfig`
 from the environment, loads the idiom database, the language guard and the model,
 warms them up, then consumes ``asr.final``, ``asr.partial`` and ``term.saved`` as
-consumer group ``translate`` until SIGTERM. Live partials are best-effort: when the
+consumer group ``translate`` until SIGTERM. Practice sessions are answered by the
+conversation partner on the same model (:mod:`habla_translate.practice`). Live partials are best-effort: when the
 service falls behind the live audio they are thinned, then dropped
 (:mod:`habla_common.shedding`), and the topic summary waits; finals never do.
 """

@@ -20,7 +20,15 @@ from rapidfuzz import fuzz
 
 from .errors import OutputInvalid
 
-__all__ = ["Correction", "FinalAnswer", "apply_corrections", "clean_line", "parse_final", "strip_glosses"]
+__all__ = [
+    "Correction",
+    "FinalAnswer",
+    "apply_corrections",
+    "clean_line",
+    "load_json_object",
+    "parse_final",
+    "strip_glosses",
+]
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
@@ -85,6 +93,15 @@ def parse_final(text: str) -> FinalAnswer:
     if start < 0 and body.strip() and not body.lstrip().startswith(("{", "[")):
         return FinalAnswer(translation=clean_line(body), complete=False)  # answered in plain text
     raise OutputInvalid(f"no translation in the model's answer: {text[:200]!r}")
+
+
+def load_json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object in a model's answer, recovered leniently (code fences, trailing
+    commas, an answer cut by max_tokens); None when there is none."""
+    body = _FENCE.sub("", text.strip())
+    start = body.find("{")
+    data = _load(body[start:]) if start >= 0 else None
+    return data if isinstance(data, dict) else None
 
 
 def _load(candidate: str) -> Any:

@@ -36,9 +36,25 @@ def test_the_pc_profile(monkeypatch: pytest.MonkeyPatch) -> None:
         ("TRANSLATE_TIMEOUT_S", "0"),
         ("TRANSLATE_MODEL", " "),
         ("TRANSLATE_THREADS", "two"),
+        ("TRANSLATE_PRACTICE_LEVEL", "D1"),
+        ("TRANSLATE_PRACTICE_TURNS", "-1"),
+        ("TRANSLATE_PRACTICE_SAVE_CORRECTIONS", "perhaps"),
     ],
 )
 def test_bad_values_name_the_key(monkeypatch: pytest.MonkeyPatch, key: str, value: str) -> None:
     monkeypatch.setenv(key, value)
     with pytest.raises(ConfigError, match=key):
         TranslateConfig.from_env()
+
+
+def test_practice_mode_defaults_and_a_fixed_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("TURNS", "LEVEL", "SAVE_CORRECTIONS", "MODEL_CORRECTIONS"):
+        monkeypatch.delenv(f"TRANSLATE_PRACTICE_{key}", raising=False)
+    cfg = TranslateConfig.from_env()
+    assert (cfg.practice_turns, cfg.practice_level) == (3, "auto")
+    assert cfg.practice_save_corrections and cfg.practice_model_corrections
+    monkeypatch.setenv("TRANSLATE_PRACTICE_LEVEL", "b1")
+    monkeypatch.setenv("TRANSLATE_PRACTICE_SAVE_CORRECTIONS", "false")
+    monkeypatch.setenv("TRANSLATE_PRACTICE_TURNS", "0")
+    cfg = TranslateConfig.from_env()
+    assert (cfg.practice_level, cfg.practice_save_corrections, cfg.practice_turns) == ("B1", False, 0)
