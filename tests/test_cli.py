@@ -138,8 +138,13 @@ def test_services_stop_when_the_supervisor_is_killed_outright(tmp_path: Path, re
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not proc.stdout.readline().startswith("token: "):
-            pass
+        said: list[str] = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            said.append(line)
+            if line.startswith("token: ") or (not line and proc.poll() is not None):
+                break
+        assert any(s.startswith("token: ") for s in said), f"habla up did not come up: {''.join(said)[-3000:]}"
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 4
         proc.kill()

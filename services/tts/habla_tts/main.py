@@ -20,7 +20,7 @@ from habla_contracts import Event, TranslationFinal, TutorReplied
 
 from .config import TtsConfig
 from .engines import Synthesizer
-from .errors import EngineUnavailable
+from .errors import EngineUnavailable, SynthesisFailed
 from .handlers import Publish, SettingsLookup, TtsHandler
 from .voices import build_synthesizer
 
@@ -46,6 +46,8 @@ def build_voices(config: TtsConfig, *, warm_up: bool = True) -> dict[str, Synthe
                 if voice.engine != "http":
                     raise
                 log.warning("the %s voice's server does not answer yet: %s", language, e)
+            except SynthesisFailed as e:  # the voice exists; one slow or failed sentence is not fatal
+                log.warning("the %s voice's warm-up sentence failed: %s", language, e)
         log.info("%s voice: %s (ready in %.2f s)", language, spec, time.perf_counter() - started)
         voices[language] = voice
     return voices
