@@ -41,7 +41,7 @@ from habla_contracts import (
 )
 from habla_contracts.streams import fact_kinds
 from habla_recorder.handlers import Recorder
-from tests.browser_kit import CHROMIUM, PHONE, UI_TOKEN, phone, wait_js, wait_until
+from tests.browser_kit import CHROMIUM, PHONE, SELECT_TEXT, UI_TOKEN, phone, wait_js, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEECH = ROOT.parent / "shared" / "eval" / "speech"
@@ -225,26 +225,8 @@ WATCH_PLAYING = """() => {
   }).observe(document.querySelector('.history-lines'), {subtree: true, attributes: true, attributeFilter: ['class']});
 }"""
 
-SELECT = """([uid, from, to]) => {
-  const source = document.querySelector(`.hline[data-utterance-id="${uid}"] .source`);
-  source.scrollIntoView({block: 'center'});  // as a finger would find it
-  const walker = document.createTreeWalker(source, NodeFilter.SHOW_TEXT);
-  const points = [];
-  let seen = 0;
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    for (const [k, at] of [[0, from], [1, to]]) {
-      if (points[k] === undefined && at >= seen && at <= seen + n.length) points[k] = [n, at - seen];
-    }
-    seen += n.length;
-  }
-  const range = document.createRange();
-  range.setStart(...points[0]);
-  range.setEnd(...points[1]);
-  const sel = document.getSelection();
-  sel.removeAllRanges();
-  sel.addRange(range);
-  return sel.toString();
-}"""
+# a transcript line's Spanish, for SELECT_TEXT (words selected as a finger would)
+LINE_SOURCE = '.hline[data-utterance-id="{}"] .source'
 
 
 def test_history_lists_replays_saves_and_deletes(
@@ -339,7 +321,7 @@ def test_history_lists_replays_saves_and_deletes(
 
         # selected words: a floating Save, then a study card (term.saved reaches Postgres)
         start = HOMENAJE.index("homenaje")
-        assert page.evaluate(SELECT, [U0, start, start + len("homenaje")]) == "homenaje"
+        assert page.evaluate(SELECT_TEXT, [LINE_SOURCE.format(U0), start, start + len("homenaje")]) == "homenaje"
         save = page.wait_for_selector(".selection-save:not([hidden])")
         assert save.inner_text() == "Save “homenaje”"
         box = save.bounding_box()
@@ -349,7 +331,7 @@ def test_history_lists_replays_saves_and_deletes(
         wait_js(page, "document.getElementById('toast').textContent === 'Saved “homenaje” to your study deck'", 10)
         # a drag that cuts words is widened to whole words: "ieron homen" saves a phrase
         cut = HOMENAJE.index("ieron homen")
-        assert page.evaluate(SELECT, [U0, cut, cut + len("ieron homen")]) == "ieron homen"
+        assert page.evaluate(SELECT_TEXT, [LINE_SOURCE.format(U0), cut, cut + len("ieron homen")]) == "ieron homen"
         save = page.wait_for_selector(".selection-save:not([hidden])")
         assert save.inner_text() == "Save “rindieron homenaje”"
         save.click()

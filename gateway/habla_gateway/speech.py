@@ -148,9 +148,9 @@ class Turns:
         if s != p.SettingsChange():
             await to_thread.run_sync(self.store.change_settings, record.session_id, s)
             conn.apply(s)
-        return conn, await self.last_entry(record.session_id), record.turn_base
+        return conn, await self._last_entry(record.session_id), record.turn_base
 
-    async def last_entry(self, session_id: str) -> str:
+    async def _last_entry(self, session_id: str) -> str:
         last: Any = await self.outbox.r.xrevrange(outbox_key(session_id), count=1)
         if not last:
             return "0-0"
@@ -308,11 +308,7 @@ class _SpeechSocket:
         except RequestError as e:
             await self.error(e.code, e.message)
             return
-        if self.conn is not None and self.conn.session_id and req.settings != p.SettingsChange():
-            # applies from the next recording
-            await to_thread.run_sync(self.turns.store.change_settings, self.conn.session_id, req.settings)
-            self.conn.apply(req.settings)
-        self.request = req
+        self.request = req  # applies from the next recording
         await self.send({"type": "config", "ok": True})
 
     async def on_recording(self, data: bytes) -> None:
@@ -323,15 +319,11 @@ class _SpeechSocket:
                 raise RequestError(413, p.FRAME_TOO_LARGE, f"the recording is over {config.max_upload_bytes} bytes")
             pcm = await to_thread.run_sync(decode_recording, data, config)
             decode_ms = int((time.time() - started) * 1000)
-            if self.conn is None:
-                self.conn, cursor, first = await self.turns.session(
-                    TurnRequest(self.request.settings, self.request.session_id, True, self.request.title), "ws/stream"
-                )
-            else:
-                sid = self.conn.session_id or ""
-                record = await to_thread.run_sync(self.turns.store.load, sid)
-                cursor = await self.turns.last_entry(sid)
-                first = record.turn_base if record else 0
+            # the first recording opens the socket's session (or the one config named); later ones continue it
+            session_id = self.conn.session_id if self.conn is not None else self.request.session_id
+            req = TurnRequest(self.request.settings, session_id, True, self.request.title)
+            self.conn, cursor, first = await self.turns.session(req, "ws/stream")
+            self.request = TurnRequest(p.SettingsChange())  # settings given are applied now
         except RequestError as e:
             await self.error(e.code, e.message)
             return
